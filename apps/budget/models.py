@@ -1,0 +1,201 @@
+"""Data of the Budget Management System (SPEC, "Data").
+
+Thin models: fields, constraints and indexes only. Every write that carries a business rule goes
+through `apps.budget.services`; the status rule lives in `apps.budget.rules`.
+"""
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.budget.choices import CampaignStatus, PauseReason
+from apps.budget.clock import utc_month_start, utc_today
+from apps.budget.money import CentsField
+from apps.budget.rules import Spending
+
+ZERO_CENTS = 0
+
+
+class BudgetedModel(models.Model):
+    """Budgets and the spend aggregates counted against them (shared by Brand and Campaign)."""
+
+    daily_budget = CentsField()
+    monthly_budget = CentsField()
+    # The aggregates count the spend of one UTC day / month, named beside them, so that a missed
+    # reset never lets yesterday's spend block today (SPEC, "Periodic jobs").
+    daily_spend = CentsField(default=ZERO_CENTS, editable=False)
+    daily_spend_day = models.DateField(default=utc_today, editable=False)
+    monthly_spend = CentsField(default=ZERO_CENTS, editable=False)
+    monthly_spend_month = models.DateField(default=utc_month_start, editable=False)
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(daily_budget__gte=0, monthly_budget__gte=0),
+                name="%(class)s_budgets_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_spend__gte=0, monthly_spend__gte=0),
+                name="%(class)s_spends_not_negative",
+            ),
+        ]
+
+    def spending(self) -> Spending:
+        return Spending(
+            daily_budget=self.daily_budget,
+            monthly_budget=self.monthly_budget,
+            daily_spend=self.daily_spend,
+            monthly_spend=self.monthly_spend,
+            daily_spend_day=self.daily_spend_day,
+            monthly_spend_month=self.monthly_spend_month,
+        )
+
+
+class Brand(BudgetedModel):
+    name = models.CharField(max_length=200, unique=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects: ClassVar[models.Manager["Brand"]] = models.Manager()
+
+    class Meta(BudgetedModel.Meta):
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Campaign(BudgetedModel):
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="campaigns")
+    name = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=CampaignStatus.choices, default=CampaignStatus.ACTIVE, editable=False
+    )
+    pause_reason = models.CharField(
+        max_length=32, choices=PauseReason.choices, default=PauseReason.NONE, blank=True, editable=False
+    )
+    start_date = models.DateField(default=utc_today)
+    end_date = models.DateField(null=True, blank=True, help_text="Empty: runs until stopped.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects: ClassVar[models.Manager["Campaign"]] = models.Manager()
+
+    class Meta(BudgetedModel.Meta):
+        ordering = ["brand_id", "name"]
+        constraints = [
+            *BudgetedModel.Meta.constraints,
+            models.UniqueConstraint(fields=["brand", "name"], name="campaign_name_unique_per_brand"),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=F("start_date")),
+                name="campaign_end_not_before_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=CampaignStatus.values), name="campaign_status_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(pause_reason__in=PauseReason.values), name="campaign_pause_reason_known"
+            ),
+            # SPEC: pause_reason is empty while ACTIVE, and COMPLETED carries no reason either.
+            models.CheckConstraint(
+                condition=Q(status=CampaignStatus.PAUSED) | Q(pause_reason=PauseReason.NONE),
+                name="campaign_reason_only_when_paused",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "pause_reason"], name="campaign_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Spend(models.Model):
+    """One spend record from an integration: the audit log, never edited by jobs."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="spends")
+    amount = CentsField()
+    date = models.DateField()
+    hour = models.PositiveSmallIntegerField()
+    # The integration's idempotency key: a retried record with the same key is stored once.
+    external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects: ClassVar[models.Manager["Spend"]] = models.Manager()
+
+    class Meta:
+        ordering = ["-date", "-hour", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="spend_amount_positive"),
+            models.CheckConstraint(condition=Q(hour__gte=0, hour__lte=23), name="spend_hour_in_day"),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "date"], name="spend_campaign_date_idx"),
+            models.Index(fields=["date"], name="spend_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} on {self.date} {self.hour:02d}h"
+
+
+class DaypartingSchedule(models.Model):
+    """A window in which the campaign may run: `day_of_week` from `start_hour` to `end_hour`.
+
+    0 = Monday ... 6 = Sunday (Python's `weekday()`); `end_hour` is exclusive and 24 means until
+    midnight; a window across midnight is two rows.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="dayparting")
+    day_of_week = models.PositiveSmallIntegerField()
+    start_hour = models.PositiveSmallIntegerField()
+    end_hour = models.PositiveSmallIntegerField()
+
+    objects: ClassVar[models.Manager["DaypartingSchedule"]] = models.Manager()
+
+    class Meta:
+        ordering = ["campaign_id", "day_of_week", "start_hour"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(day_of_week__gte=0, day_of_week__lte=6), name="dayparting_day_in_week"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_hour__gte=0, start_hour__lte=23), name="dayparting_start_in_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(end_hour__gte=1, end_hour__lte=24), name="dayparting_end_in_day"
+            ),
+            models.CheckConstraint(
+                condition=Q(start_hour__lt=F("end_hour")), name="dayparting_start_before_end"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["campaign", "day_of_week"], name="dayparting_campaign_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"day {self.day_of_week} {self.start_hour:02d}-{self.end_hour:02d}"
+
+
+class CampaignStatusChange(models.Model):
+    """The audit trail: one row for every change of a campaign's status or pause reason."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="status_changes")
+    old_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    new_status = models.CharField(max_length=16, choices=CampaignStatus.choices)
+    reason = models.CharField(max_length=32, choices=PauseReason.choices, blank=True)
+    # Who made the change: "user:alice", "job:enforce_dayparting", "api:<key name>", "system".
+    actor = models.CharField(max_length=100)
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[models.Manager["CampaignStatusChange"]] = models.Manager()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [
+            models.Index(fields=["campaign", "-changed_at"], name="status_change_campaign_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.old_status} → {self.new_status} {self.reason}".strip()

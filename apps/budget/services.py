@@ -1,0 +1,647 @@
+"""The write paths (SPEC, "Write paths"). Tasks, admin actions and commands call these.
+
+Locking, the same everywhere so that nothing deadlocks and no update is lost on PostgreSQL:
+brand row first, then campaign rows, each in primary-key order. The set-based jobs take the
+whole brand table (`LOCK TABLE ... IN EXCLUSIVE MODE`): every writer of spend or status locks a
+brand row first, so while a job holds the table nothing it reads can change under it. On SQLite
+the `IMMEDIATE` transaction mode already serialises writers.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+
+from apps.budget.choices import CampaignStatus, PauseReason
+from apps.budget.clock import month_start, utc_now
+from apps.budget.models import Brand, Campaign, CampaignStatusChange, DaypartingSchedule, Spend
+from apps.budget.money import parse_money
+from apps.budget.rules import (
+    COMPLETED,
+    CampaignFacts,
+    Decision,
+    Moment,
+    Window,
+    decide_status,
+    paused,
+    rule_params,
+    status_rule_sql,
+)
+
+logger = logging.getLogger(__name__)
+
+SYSTEM_ACTOR = "system"
+EXTERNAL_ID_MAX_LENGTH = 255
+
+
+def user_actor(user: AbstractBaseUser | AnonymousUser | None) -> str:
+    """The audit-trail label of a person, or of the system when nobody acted."""
+    if user is None or not user.is_authenticated:
+        return SYSTEM_ACTOR
+    return f"user:{user.get_username()}"
+
+
+# --- Results -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    old_status: str
+    new_status: str
+    reason: str
+    count: int
+
+    def label(self) -> str:
+        why = f" ({self.reason})" if self.reason else ""
+        return f"{self.old_status} -> {self.new_status}{why}"
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChanges:
+    """What one application of the status rule changed, grouped by transition."""
+
+    actor: str
+    changed_at: datetime
+    transitions: tuple[Transition, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return sum(t.count for t in self.transitions)
+
+
+@dataclass(frozen=True, slots=True)
+class Rollover:
+    """How many aggregates a reset moved to the current day / month (0 when none were stale)."""
+
+    brands_daily: int = 0
+    campaigns_daily: int = 0
+    brands_monthly: int = 0
+    campaigns_monthly: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.brands_daily + self.campaigns_daily + self.brands_monthly + self.campaigns_monthly
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """How many aggregates the reconciliation found different from their Spend rows."""
+
+    campaigns: int = 0
+    brands: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JobReport:
+    """The summary every budget job returns: JSON-safe through `as_dict`."""
+
+    today: date
+    rolled: Rollover
+    changes: StatusChanges
+    drift: Drift = field(default_factory=Drift)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "today": self.today.isoformat(),
+            "rolled": asdict(self.rolled),
+            "drift": asdict(self.drift),
+            "status_changes": self.changes.total,
+            "transitions": {t.label(): t.count for t in self.changes.transitions},
+        }
+
+
+# --- Spend ingestion -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpendInput:
+    """A validated spend record, ready to store."""
+
+    campaign_id: int
+    amount: Decimal
+    date: date
+    hour: int
+    external_id: str | None
+
+
+def validate_spend(
+    *,
+    campaign: Campaign | int,
+    amount: object,
+    date_: object,
+    hour: object,
+    external_id: object,
+    now: datetime,
+) -> SpendInput:
+    """Check a spend record without touching the database; a ValidationError names each bad field."""
+    errors: dict[str, list[str]] = {}
+
+    def fail(error: ValidationError) -> None:
+        for name, messages in error.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+
+    campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
+    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
+        errors["campaign"] = [f"campaign must be a Campaign or an integer id, not {campaign!r}"]
+
+    money = Decimal(0)
+    try:
+        money = parse_money(amount, field="amount")
+        if money <= 0:
+            errors["amount"] = [f"amount {amount!r} must be greater than 0"]
+    except ValidationError as error:
+        fail(error)
+
+    today = now.date()
+    day = _parse_date(date_, errors)
+    if isinstance(hour, bool) or not isinstance(hour, int):
+        errors["hour"] = [f"hour must be an integer from 0 to 23, not {hour!r}"]
+    elif not 0 <= hour <= 23:
+        errors["hour"] = [f"hour {hour} is outside 0-23"]
+    elif day is not None and day == today and hour > now.hour:
+        errors["hour"] = [
+            f"hour {hour} of {day.isoformat()} is in the future (it is now {now.hour:02d}h UTC)"
+        ]
+    if day is not None and day > today:
+        errors["date"] = [f"date {day.isoformat()} is in the future (today is {today.isoformat()} UTC)"]
+
+    key: str | None = None
+    if external_id is not None:
+        if not isinstance(external_id, str) or not external_id.strip():
+            errors["external_id"] = [f"external_id must be a non-empty string, not {external_id!r}"]
+        elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
+            errors["external_id"] = [f"external_id is longer than {EXTERNAL_ID_MAX_LENGTH} characters"]
+        else:
+            key = external_id
+
+    if errors:
+        raise ValidationError(errors)
+    # Checked above; the asserts tell the type checker.
+    assert isinstance(campaign_id, int)
+    assert day is not None
+    assert isinstance(hour, int)
+    return SpendInput(campaign_id=campaign_id, amount=money, date=day, hour=hour, external_id=key)
+
+
+def _parse_date(value: object, errors: dict[str, list[str]]) -> date | None:
+    if isinstance(value, datetime):
+        errors["date"] = [f"date must be a date, not the datetime {value.isoformat()}"]
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            errors["date"] = [f"date {value!r} is not an ISO date (YYYY-MM-DD)"]
+            return None
+    errors["date"] = [f"date must be a date or an ISO date string, not {value!r}"]
+    return None
+
+
+def record_spend(
+    campaign: Campaign | int,
+    amount: Decimal | int | str,
+    date: date | str,
+    hour: int,
+    external_id: str | None = None,
+    *,
+    actor: str = SYSTEM_ACTOR,
+) -> Spend:
+    """Store one spend record, count it, and pause at once whatever it pushed to a budget.
+
+    One transaction: the row, the campaign's and brand's aggregates (when the spend is of today /
+    this month) and the status rule. A repeated `external_id` returns the stored row and counts
+    nothing again; the same key with different data is a conflict (ValidationError).
+    """
+    now = utc_now()
+    spend_input = validate_spend(
+        campaign=campaign, amount=amount, date_=date, hour=hour, external_id=external_id, now=now
+    )
+    if spend_input.external_id is not None:
+        stored = Spend.objects.filter(external_id=spend_input.external_id).first()
+        if stored is not None:
+            return _same_spend_or_conflict(stored, spend_input)
+
+    moment = Moment.at(now)
+    with transaction.atomic():
+        brand, locked = _lock_campaign(spend_input.campaign_id)
+        try:
+            # A savepoint, so that losing a race on external_id leaves the transaction usable.
+            with transaction.atomic():
+                spend = Spend.objects.create(
+                    campaign=locked,
+                    amount=spend_input.amount,
+                    date=spend_input.date,
+                    hour=spend_input.hour,
+                    external_id=spend_input.external_id,
+                    created_at=now,
+                )
+        except IntegrityError:
+            stored = Spend.objects.filter(external_id=spend_input.external_id).first()
+            if spend_input.external_id is None or stored is None:
+                raise
+            return _same_spend_or_conflict(stored, spend_input)
+
+        for owner in (brand, locked):
+            _count_spend(owner, spend_input.amount, spend_input.date, moment)
+        brand_spending = brand.spending()
+        if brand_spending.daily_reached(moment) or brand_spending.monthly_reached(moment):
+            # The brand is at or over a budget: every one of its campaigns must stop now.
+            _apply_rule_in_sql(_brand_scope(brand.pk), actor=actor, now=now)
+        else:
+            _write_decision(locked, decide_status(_facts(locked, brand), moment), actor=actor, now=now)
+    return spend
+
+
+def _same_spend_or_conflict(stored: Spend, spend_input: SpendInput) -> Spend:
+    same = (stored.campaign_id, stored.amount, stored.date, stored.hour) == (
+        spend_input.campaign_id,
+        spend_input.amount,
+        spend_input.date,
+        spend_input.hour,
+    )
+    if same:
+        return stored
+    raise ValidationError(
+        {
+            "external_id": (
+                f"external_id {spend_input.external_id!r} was already used for a different spend "
+                f"(campaign {stored.campaign_id}, amount {stored.amount}, "
+                f"{stored.date.isoformat()} {stored.hour:02d}h)"
+            )
+        }
+    )
+
+
+def _count_spend(owner: Brand | Campaign, amount: Decimal, day: date, moment: Moment) -> None:
+    """Add a spend to the aggregates of its day and month, rolling stale ones forward first.
+
+    The row is locked, so plain Python arithmetic on it is exact and loses no concurrent update.
+    """
+    if owner.daily_spend_day < moment.today:
+        owner.daily_spend, owner.daily_spend_day = Decimal("0.00"), moment.today
+    if owner.monthly_spend_month < moment.month:
+        owner.monthly_spend, owner.monthly_spend_month = Decimal("0.00"), moment.month
+    if day == moment.today:
+        owner.daily_spend += amount
+    if month_start(day) == moment.month:
+        owner.monthly_spend += amount
+    owner.save(update_fields=["daily_spend", "daily_spend_day", "monthly_spend", "monthly_spend_month"])
+
+
+# --- Manual actions ------------------------------------------------------------------------------
+
+
+def pause_campaign(campaign: Campaign | int, by: AbstractBaseUser | AnonymousUser | None = None) -> Campaign:
+    """A person's pause: PAUSED with reason MANUAL, until a person resumes it.
+
+    A pause always wins over a budget or dayparting pause. A COMPLETED campaign cannot be paused.
+    """
+    with transaction.atomic():
+        _brand, locked = _lock_campaign(_campaign_id(campaign))
+        if locked.status == CampaignStatus.COMPLETED:
+            raise ValidationError(
+                {
+                    "status": (
+                        f"campaign {locked.name!r} is COMPLETED and cannot be paused; "
+                        "extend its end_date and resume it instead"
+                    )
+                }
+            )
+        _write_decision(locked, paused(PauseReason.MANUAL), actor=user_actor(by), now=utc_now())
+    return _refreshed(campaign, locked)
+
+
+def resume_campaign(campaign: Campaign | int, by: AbstractBaseUser | AnonymousUser | None = None) -> Campaign:
+    """A person's resume: lifts MANUAL (or COMPLETED, once end_date allows) and applies the rule.
+
+    The rule still decides, so a campaign over budget comes back PAUSED with that reason.
+    """
+    now = utc_now()
+    moment = Moment.at(now)
+    with transaction.atomic():
+        brand, locked = _lock_campaign(_campaign_id(campaign))
+        # Judge the campaign as if nobody had stopped it: the person's word lifts MANUAL and
+        # COMPLETED, and only the rule's own conditions remain.
+        facts = _facts(locked, brand, status=CampaignStatus.ACTIVE, pause_reason=PauseReason.NONE)
+        decision = decide_status(facts, moment)
+        if decision == COMPLETED:
+            assert locked.end_date is not None  # only a past end_date completes an unstopped campaign
+            raise ValidationError(
+                {
+                    "end_date": (
+                        f"campaign {locked.name!r} ended on {locked.end_date.isoformat()}; "
+                        "extend end_date before resuming it"
+                    )
+                }
+            )
+        _write_decision(locked, decision, actor=user_actor(by), now=now)
+    return _refreshed(campaign, locked)
+
+
+def reevaluate_campaigns(
+    campaign_ids: Iterable[int], *, actor: str, now: datetime | None = None
+) -> StatusChanges:
+    """Apply the status rule now to the given campaigns (after an edit, or on request)."""
+    ids = sorted(set(campaign_ids))
+    now = now or utc_now()
+    if not ids:
+        return StatusChanges(actor=actor, changed_at=now)
+    with transaction.atomic():
+        brand_ids = Campaign.objects.filter(pk__in=ids).values("brand_id")
+        list(Brand.objects.filter(pk__in=brand_ids).order_by("pk").select_for_update(no_key=True))
+        list(Campaign.objects.filter(pk__in=ids).order_by("pk").select_for_update(no_key=True))
+        return _apply_rule_in_sql(_campaigns_scope(ids), actor=actor, now=now)
+
+
+def _campaign_id(campaign: Campaign | int) -> int:
+    return campaign.pk if isinstance(campaign, Campaign) else campaign
+
+
+def _refreshed(original: Campaign | int, locked: Campaign) -> Campaign:
+    """The locked row, with the caller's instance (if it passed one) brought up to date."""
+    if isinstance(original, Campaign):
+        original.status, original.pause_reason = locked.status, locked.pause_reason
+    return locked
+
+
+def _lock_campaign(campaign_id: int) -> tuple[Brand, Campaign]:
+    """Lock the campaign's brand row, then the campaign row (the fixed order)."""
+    for _attempt in range(3):
+        brand_id = Campaign.objects.filter(pk=campaign_id).values_list("brand_id", flat=True).first()
+        if brand_id is None:
+            raise ValidationError({"campaign": f"campaign {campaign_id} does not exist"})
+        brand = Brand.objects.select_for_update(no_key=True).get(pk=brand_id)
+        locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
+        if locked.brand_id == brand_id:
+            return brand, locked
+        # The campaign moved to another brand between the two reads: lock the right one.
+    raise RuntimeError(f"campaign {campaign_id} keeps moving between brands; try again")
+
+
+def _facts(
+    campaign: Campaign,
+    brand: Brand,
+    *,
+    status: str | None = None,
+    pause_reason: str | None = None,
+) -> CampaignFacts:
+    windows = tuple(
+        Window(day, start, end)
+        for day, start, end in DaypartingSchedule.objects.filter(campaign=campaign).values_list(
+            "day_of_week", "start_hour", "end_hour"
+        )
+    )
+    return CampaignFacts(
+        status=CampaignStatus(status if status is not None else campaign.status),
+        pause_reason=PauseReason(pause_reason if pause_reason is not None else campaign.pause_reason),
+        start_date=campaign.start_date,
+        end_date=campaign.end_date,
+        campaign=campaign.spending(),
+        brand=brand.spending(),
+        brand_is_active=brand.is_active,
+        dayparting=windows,
+    )
+
+
+def _write_decision(campaign: Campaign, decision: Decision, *, actor: str, now: datetime) -> bool:
+    """Store a new status and its audit row; False (and no write) when nothing changes."""
+    if (campaign.status, campaign.pause_reason) == (decision.status, decision.reason):
+        return False
+    old_status = campaign.status
+    CampaignStatusChange.objects.create(
+        campaign=campaign,
+        old_status=old_status,
+        new_status=decision.status,
+        reason=decision.reason,
+        actor=actor,
+        changed_at=now,
+    )
+    campaign.status, campaign.pause_reason = decision.status, decision.reason
+    campaign.save(update_fields=["status", "pause_reason"])
+    logger.info(
+        "campaign %s %s -> %s %s by %s", campaign.pk, old_status, decision.status, decision.reason, actor
+    )
+    return True
+
+
+# --- The set-based jobs --------------------------------------------------------------------------
+
+NOT_COMPLETED_SQL = "c.status <> 'COMPLETED'"
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Which campaigns a set-based application of the rule looks at (SQL over alias `c`)."""
+
+    sql: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+def _all_scope() -> Scope:
+    return Scope(NOT_COMPLETED_SQL)
+
+
+def _brand_scope(brand_id: int) -> Scope:
+    return Scope(f"{NOT_COMPLETED_SQL} AND c.brand_id = %(scope_brand)s", {"scope_brand": brand_id})
+
+
+def _dayparted_scope() -> Scope:
+    table = DaypartingSchedule._meta.db_table
+    return Scope(f"{NOT_COMPLETED_SQL} AND EXISTS (SELECT 1 FROM {table} w WHERE w.campaign_id = c.id)")
+
+
+def _campaigns_scope(ids: list[int]) -> Scope:
+    names = [f"scope_id_{i}" for i in range(len(ids))]
+    placeholders = ", ".join(f"%({name})s" for name in names)
+    return Scope(f"c.id IN ({placeholders})", dict(zip(names, ids, strict=True)))
+
+
+def _adapted(params: Mapping[str, object]) -> dict[str, Any]:
+    """Parameters in the form the connection's backend stores dates and datetimes in."""
+    adapted: dict[str, Any] = {}
+    for name, value in params.items():
+        if isinstance(value, datetime):
+            adapted[name] = connection.ops.adapt_datetimefield_value(value)
+        elif isinstance(value, date):
+            adapted[name] = connection.ops.adapt_datefield_value(value)
+        else:
+            adapted[name] = value
+    return adapted
+
+
+DECISIONS_TABLE = "budget_status_decision"
+
+
+def _apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChanges:
+    """The status rule for every campaign in `scope`, in a fixed number of statements.
+
+    The decisions that change something go to a temporary table first: the audit rows, the
+    update and the summary are then made from that one evaluation. The caller holds the locks.
+    """
+    campaign_table = Campaign._meta.db_table
+    brand_table = Brand._meta.db_table
+    audit_table = CampaignStatusChange._meta.db_table
+    rule = status_rule_sql(DaypartingSchedule._meta.db_table)
+    params = _adapted({**rule_params(Moment.at(now)), **scope.params, "actor": actor, "changed_at": now})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {DECISIONS_TABLE} ("
+            " campaign_id bigint PRIMARY KEY, old_status varchar(16) NOT NULL,"
+            " new_status varchar(16) NOT NULL, new_reason varchar(32) NOT NULL)"
+        )
+        cursor.execute(f"DELETE FROM {DECISIONS_TABLE}")
+        cursor.execute(
+            f"INSERT INTO {DECISIONS_TABLE} (campaign_id, old_status, new_status, new_reason)"
+            " SELECT id, old_status, new_status, new_reason FROM ("
+            f"  SELECT c.id AS id, c.status AS old_status, c.pause_reason AS old_reason,"
+            f"   {rule.status} AS new_status, {rule.reason} AS new_reason"
+            f"  FROM {campaign_table} c JOIN {brand_table} b ON b.id = c.brand_id"
+            f"  WHERE {scope.sql}"
+            " ) d WHERE d.old_status <> d.new_status OR d.old_reason <> d.new_reason",
+            params,
+        )
+        cursor.execute(
+            f"INSERT INTO {audit_table} (campaign_id, old_status, new_status, reason, actor, changed_at)"
+            f" SELECT campaign_id, old_status, new_status, new_reason, %(actor)s, %(changed_at)s"
+            f" FROM {DECISIONS_TABLE}",
+            params,
+        )
+        cursor.execute(
+            f"UPDATE {campaign_table} SET status = d.new_status, pause_reason = d.new_reason"
+            f" FROM {DECISIONS_TABLE} d WHERE {campaign_table}.id = d.campaign_id"
+        )
+        cursor.execute(
+            f"SELECT old_status, new_status, new_reason, COUNT(*) FROM {DECISIONS_TABLE}"
+            " GROUP BY old_status, new_status, new_reason ORDER BY old_status, new_status, new_reason"
+        )
+        transitions = tuple(Transition(*row) for row in cursor.fetchall())
+        cursor.execute(f"DELETE FROM {DECISIONS_TABLE}")
+    changes = StatusChanges(actor=actor, changed_at=now, transitions=transitions)
+    if changes.total:
+        logger.info("%s changed %d campaign statuses: %s", actor, changes.total, _describe(transitions))
+    return changes
+
+
+def _describe(transitions: Iterable[Transition]) -> str:
+    return ", ".join(f"{t.label()}: {t.count}" for t in transitions)
+
+
+def _lock_all_brands() -> None:
+    """Hold every brand (and so every campaign writer) still for a set-based job.
+
+    On SQLite the IMMEDIATE transaction already holds the only write lock.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {Brand._meta.db_table} IN EXCLUSIVE MODE")
+
+
+def _roll_over(moment: Moment, *, daily: bool, monthly: bool) -> Rollover:
+    """Move stale aggregates to the current day / month, counting nothing yet (set-based)."""
+    counts: dict[str, int] = {}
+    for model, prefix in ((Brand, "brands"), (Campaign, "campaigns")):
+        if daily:
+            counts[f"{prefix}_daily"] = model.objects.filter(daily_spend_day__lt=moment.today).update(
+                daily_spend=Decimal("0.00"), daily_spend_day=moment.today
+            )
+        if monthly:
+            counts[f"{prefix}_monthly"] = model.objects.filter(monthly_spend_month__lt=moment.month).update(
+                monthly_spend=Decimal("0.00"), monthly_spend_month=moment.month
+            )
+    return Rollover(**counts)
+
+
+def _reconcile(moment: Moment) -> Drift:
+    """Set every aggregate to the sum of its Spend rows of the current day / month.
+
+    Only rows that differ are written; the counts are the drift that was repaired.
+    """
+    campaign_table = Campaign._meta.db_table
+    brand_table = Brand._meta.db_table
+    spend_table = Spend._meta.db_table
+    params = _adapted({"today": moment.today, "month": moment.month})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {campaign_table} SET daily_spend = t.daily, monthly_spend = t.monthly,"
+            " daily_spend_day = %(today)s, monthly_spend_month = %(month)s"
+            " FROM ("
+            "  SELECT c.id AS id, COALESCE(s.daily, 0) AS daily, COALESCE(s.monthly, 0) AS monthly"
+            f"  FROM {campaign_table} c LEFT JOIN ("
+            "   SELECT campaign_id, SUM(CASE WHEN date = %(today)s THEN amount ELSE 0 END) AS daily,"
+            "    SUM(amount) AS monthly"
+            f"   FROM {spend_table} WHERE date >= %(month)s AND date <= %(today)s GROUP BY campaign_id"
+            "  ) s ON s.campaign_id = c.id"
+            " ) t"
+            f" WHERE {campaign_table}.id = t.id AND ({campaign_table}.daily_spend <> t.daily"
+            f"  OR {campaign_table}.monthly_spend <> t.monthly"
+            f"  OR {campaign_table}.daily_spend_day <> %(today)s"
+            f"  OR {campaign_table}.monthly_spend_month <> %(month)s)",
+            params,
+        )
+        campaigns = cursor.rowcount
+        cursor.execute(
+            f"UPDATE {brand_table} SET daily_spend = t.daily, monthly_spend = t.monthly,"
+            " daily_spend_day = %(today)s, monthly_spend_month = %(month)s"
+            " FROM ("
+            "  SELECT b.id AS id, COALESCE(SUM(c.daily_spend), 0) AS daily,"
+            "   COALESCE(SUM(c.monthly_spend), 0) AS monthly"
+            f"  FROM {brand_table} b LEFT JOIN {campaign_table} c ON c.brand_id = b.id GROUP BY b.id"
+            " ) t"
+            f" WHERE {brand_table}.id = t.id AND ({brand_table}.daily_spend <> t.daily"
+            f"  OR {brand_table}.monthly_spend <> t.monthly"
+            f"  OR {brand_table}.daily_spend_day <> %(today)s"
+            f"  OR {brand_table}.monthly_spend_month <> %(month)s)",
+            params,
+        )
+        brands = cursor.rowcount
+    if campaigns or brands:
+        logger.warning("repaired spend aggregates: %d campaigns, %d brands", campaigns, brands)
+    return Drift(campaigns=campaigns, brands=brands)
+
+
+def reset_budgets(
+    *, daily: bool = True, monthly: bool = True, actor: str = SYSTEM_ACTOR, now: datetime | None = None
+) -> JobReport:
+    """The daily and/or monthly reset: roll stale aggregates over, then the rule for all.
+
+    A roll-over, never a zeroing: run mid-period it finds nothing stale and changes nothing.
+    """
+    now = now or utc_now()
+    moment = Moment.at(now)
+    with transaction.atomic():
+        _lock_all_brands()
+        rolled = _roll_over(moment, daily=daily, monthly=monthly)
+        changes = _apply_rule_in_sql(_all_scope(), actor=actor, now=now)
+    return JobReport(today=moment.today, rolled=rolled, changes=changes)
+
+
+def enforce_dayparting(*, actor: str = SYSTEM_ACTOR, now: datetime | None = None) -> JobReport:
+    """The rule for campaigns with dayparting rows (for all, when a missed reset was caught up)."""
+    now = now or utc_now()
+    moment = Moment.at(now)
+    with transaction.atomic():
+        _lock_all_brands()
+        rolled = _roll_over(moment, daily=True, monthly=True)
+        scope = _all_scope() if rolled.total else _dayparted_scope()
+        changes = _apply_rule_in_sql(scope, actor=actor, now=now)
+    return JobReport(today=moment.today, rolled=rolled, changes=changes)
+
+
+def check_budgets(*, actor: str = SYSTEM_ACTOR, now: datetime | None = None) -> JobReport:
+    """The periodic check: catch up resets, repair aggregates from Spend rows, rule for all."""
+    now = now or utc_now()
+    moment = Moment.at(now)
+    with transaction.atomic():
+        _lock_all_brands()
+        rolled = _roll_over(moment, daily=True, monthly=True)
+        drift = _reconcile(moment)
+        changes = _apply_rule_in_sql(_all_scope(), actor=actor, now=now)
+    return JobReport(today=moment.today, rolled=rolled, changes=changes, drift=drift)
