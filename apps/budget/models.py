@@ -6,13 +6,15 @@ through `apps.budget.services`; the status rule lives in `apps.budget.rules`.
 
 from typing import ClassVar
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import utc_month_start, utc_today
-from apps.budget.money import CentsField
+from apps.budget.money import ZERO, CentsField
 from apps.budget.rules import Spending
 
 ZERO_CENTS = 0
@@ -21,8 +23,8 @@ ZERO_CENTS = 0
 class BudgetedModel(models.Model):
     """Budgets and the spend aggregates counted against them (shared by Brand and Campaign)."""
 
-    daily_budget = CentsField()
-    monthly_budget = CentsField()
+    daily_budget = CentsField(validators=[MinValueValidator(ZERO)])
+    monthly_budget = CentsField(validators=[MinValueValidator(ZERO)])
     # The aggregates count the spend of one UTC day / month, named beside them, so that a missed
     # reset never lets yesterday's spend block today (SPEC, "Periodic jobs").
     daily_spend = CentsField(default=ZERO_CENTS, editable=False)
@@ -111,6 +113,12 @@ class Campaign(BudgetedModel):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if self.end_date is not None and self.start_date is not None and self.end_date < self.start_date:
+            raise ValidationError(
+                {"end_date": f"end_date {self.end_date} is before start_date {self.start_date}"}
+            )
+
 
 class Spend(models.Model):
     """One spend record from an integration: the audit log, never edited by jobs."""
@@ -118,7 +126,7 @@ class Spend(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="spends")
     amount = CentsField()
     date = models.DateField()
-    hour = models.PositiveSmallIntegerField()
+    hour = models.PositiveSmallIntegerField(validators=[MaxValueValidator(23)])
     # The integration's idempotency key: a retried record with the same key is stored once.
     external_id = models.CharField(max_length=255, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -140,6 +148,17 @@ class Spend(models.Model):
         return f"{self.amount} on {self.date} {self.hour:02d}h"
 
 
+WEEKDAYS = [
+    (0, "Monday"),
+    (1, "Tuesday"),
+    (2, "Wednesday"),
+    (3, "Thursday"),
+    (4, "Friday"),
+    (5, "Saturday"),
+    (6, "Sunday"),
+]
+
+
 class DaypartingSchedule(models.Model):
     """A window in which the campaign may run: `day_of_week` from `start_hour` to `end_hour`.
 
@@ -148,9 +167,9 @@ class DaypartingSchedule(models.Model):
     """
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="dayparting")
-    day_of_week = models.PositiveSmallIntegerField()
-    start_hour = models.PositiveSmallIntegerField()
-    end_hour = models.PositiveSmallIntegerField()
+    day_of_week = models.PositiveSmallIntegerField(choices=WEEKDAYS)
+    start_hour = models.PositiveSmallIntegerField(validators=[MaxValueValidator(23)])
+    end_hour = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(24)])
 
     objects: ClassVar[models.Manager["DaypartingSchedule"]] = models.Manager()
 
@@ -176,6 +195,17 @@ class DaypartingSchedule(models.Model):
 
     def __str__(self) -> str:
         return f"day {self.day_of_week} {self.start_hour:02d}-{self.end_hour:02d}"
+
+    def clean(self) -> None:
+        if self.start_hour is not None and self.end_hour is not None and self.start_hour >= self.end_hour:
+            raise ValidationError(
+                {
+                    "end_hour": (
+                        f"end_hour {self.end_hour} must be after start_hour {self.start_hour} "
+                        "(a window across midnight is two rows)"
+                    )
+                }
+            )
 
 
 class CampaignStatusChange(models.Model):

@@ -231,7 +231,7 @@ def record_spend(
 
     moment = Moment.at(now)
     with transaction.atomic():
-        brand, locked = _lock_campaign(spend_input.campaign_id)
+        brand, locked = lock_campaign(spend_input.campaign_id)
         try:
             # A savepoint, so that losing a race on external_id leaves the transaction usable.
             with transaction.atomic():
@@ -254,7 +254,7 @@ def record_spend(
         brand_spending = brand.spending()
         if brand_spending.daily_reached(moment) or brand_spending.monthly_reached(moment):
             # The brand is at or over a budget: every one of its campaigns must stop now.
-            _apply_rule_in_sql(_brand_scope(brand.pk), actor=actor, now=now)
+            apply_rule_in_sql(brand_scope(brand.pk), actor=actor, now=now)
         else:
             _write_decision(locked, decide_status(_facts(locked, brand), moment), actor=actor, now=now)
     return spend
@@ -293,7 +293,7 @@ def _count_spend(owner: Brand | Campaign, amount: Decimal, day: date, moment: Mo
         owner.daily_spend += amount
     if month_start(day) == moment.month:
         owner.monthly_spend += amount
-    owner.save(update_fields=["daily_spend", "daily_spend_day", "monthly_spend", "monthly_spend_month"])
+    owner.save(update_fields=AGGREGATE_FIELDS)
 
 
 # --- Manual actions ------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def pause_campaign(campaign: Campaign | int, by: AbstractBaseUser | AnonymousUse
     A pause always wins over a budget or dayparting pause. A COMPLETED campaign cannot be paused.
     """
     with transaction.atomic():
-        _brand, locked = _lock_campaign(_campaign_id(campaign))
+        _brand, locked = lock_campaign(_campaign_id(campaign))
         if locked.status == CampaignStatus.COMPLETED:
             raise ValidationError(
                 {
@@ -327,7 +327,7 @@ def resume_campaign(campaign: Campaign | int, by: AbstractBaseUser | AnonymousUs
     now = utc_now()
     moment = Moment.at(now)
     with transaction.atomic():
-        brand, locked = _lock_campaign(_campaign_id(campaign))
+        brand, locked = lock_campaign(_campaign_id(campaign))
         # Judge the campaign as if nobody had stopped it: the person's word lifts MANUAL and
         # COMPLETED, and only the rule's own conditions remain.
         facts = _facts(locked, brand, status=CampaignStatus.ACTIVE, pause_reason=PauseReason.NONE)
@@ -358,7 +358,54 @@ def reevaluate_campaigns(
         brand_ids = Campaign.objects.filter(pk__in=ids).values("brand_id")
         list(Brand.objects.filter(pk__in=brand_ids).order_by("pk").select_for_update(no_key=True))
         list(Campaign.objects.filter(pk__in=ids).order_by("pk").select_for_update(no_key=True))
-        return _apply_rule_in_sql(_campaigns_scope(ids), actor=actor, now=now)
+        return apply_rule_in_sql(campaigns_scope(ids), actor=actor, now=now)
+
+
+def save_brand(brand: Brand, *, by: AbstractBaseUser | AnonymousUser | None = None) -> StatusChanges:
+    """Create or edit a brand (budgets, activity), then apply the rule to all its campaigns.
+
+    Raising a budget resumes budget-paused campaigns; deactivating the brand pauses them all.
+    Invalid values raise a ValidationError naming the field; nothing is stored.
+    """
+    now = utc_now()
+    brand.full_clean()
+    with transaction.atomic():
+        if brand.pk is not None:
+            stored = Brand.objects.select_for_update(no_key=True).filter(pk=brand.pk).first()
+            if stored is not None:
+                _keep_derived(brand, stored, AGGREGATE_FIELDS)
+        brand.save()
+        return apply_rule_in_sql(brand_scope(brand.pk), actor=user_actor(by), now=now)
+
+
+def save_campaign(campaign: Campaign, *, by: AbstractBaseUser | AnonymousUser | None = None) -> StatusChanges:
+    """Create or edit a campaign (budgets, dates, brand), then apply the rule to it at once.
+
+    Aggregates and status are never taken from the caller: they are derived. Invalid values raise
+    a ValidationError naming the field; nothing is stored.
+    """
+    now = utc_now()
+    campaign.full_clean()
+    with transaction.atomic():
+        stored = Campaign.objects.filter(pk=campaign.pk).first() if campaign.pk is not None else None
+        brand_ids = sorted({campaign.brand_id} | ({stored.brand_id} if stored else set()))
+        list(Brand.objects.filter(pk__in=brand_ids).order_by("pk").select_for_update(no_key=True))
+        if stored is not None:
+            stored = Campaign.objects.select_for_update(no_key=True).get(pk=stored.pk)
+            _keep_derived(campaign, stored, (*AGGREGATE_FIELDS, "status", "pause_reason"))
+        campaign.save()
+        changes = apply_rule_in_sql(campaigns_scope([campaign.pk]), actor=user_actor(by), now=now)
+        campaign.refresh_from_db(fields=["status", "pause_reason"])
+        return changes
+
+
+AGGREGATE_FIELDS = ("daily_spend", "daily_spend_day", "monthly_spend", "monthly_spend_month")
+
+
+def _keep_derived(edited: Brand | Campaign, stored: Brand | Campaign, fields: Iterable[str]) -> None:
+    """Derived fields stay as stored: an edit form's copy may be stale (a spend came in since)."""
+    for name in fields:
+        setattr(edited, name, getattr(stored, name))
 
 
 def _campaign_id(campaign: Campaign | int) -> int:
@@ -372,7 +419,7 @@ def _refreshed(original: Campaign | int, locked: Campaign) -> Campaign:
     return locked
 
 
-def _lock_campaign(campaign_id: int) -> tuple[Brand, Campaign]:
+def lock_campaign(campaign_id: int) -> tuple[Brand, Campaign]:
     """Lock the campaign's brand row, then the campaign row (the fixed order)."""
     for _attempt in range(3):
         brand_id = Campaign.objects.filter(pk=campaign_id).values_list("brand_id", flat=True).first()
@@ -445,20 +492,28 @@ class Scope:
     params: Mapping[str, object] = field(default_factory=dict)
 
 
-def _all_scope() -> Scope:
+def all_scope() -> Scope:
     return Scope(NOT_COMPLETED_SQL)
 
 
-def _brand_scope(brand_id: int) -> Scope:
+def brand_scope(brand_id: int) -> Scope:
     return Scope(f"{NOT_COMPLETED_SQL} AND c.brand_id = %(scope_brand)s", {"scope_brand": brand_id})
 
 
-def _dayparted_scope() -> Scope:
+def brands_scope(brand_ids: list[int]) -> Scope:
+    names = [f"scope_brand_{i}" for i in range(len(brand_ids))]
+    placeholders = ", ".join(f"%({name})s" for name in names)
+    return Scope(
+        f"{NOT_COMPLETED_SQL} AND c.brand_id IN ({placeholders})", dict(zip(names, brand_ids, strict=True))
+    )
+
+
+def dayparted_scope() -> Scope:
     table = DaypartingSchedule._meta.db_table
     return Scope(f"{NOT_COMPLETED_SQL} AND EXISTS (SELECT 1 FROM {table} w WHERE w.campaign_id = c.id)")
 
 
-def _campaigns_scope(ids: list[int]) -> Scope:
+def campaigns_scope(ids: list[int]) -> Scope:
     names = [f"scope_id_{i}" for i in range(len(ids))]
     placeholders = ", ".join(f"%({name})s" for name in names)
     return Scope(f"c.id IN ({placeholders})", dict(zip(names, ids, strict=True)))
@@ -480,7 +535,7 @@ def _adapted(params: Mapping[str, object]) -> dict[str, Any]:
 DECISIONS_TABLE = "budget_status_decision"
 
 
-def _apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChanges:
+def apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChanges:
     """The status rule for every campaign in `scope`, in a fixed number of statements.
 
     The decisions that change something go to a temporary table first: the audit rows, the
@@ -534,7 +589,7 @@ def _describe(transitions: Iterable[Transition]) -> str:
     return ", ".join(f"{t.label()}: {t.count}" for t in transitions)
 
 
-def _lock_all_brands() -> None:
+def lock_all_brands() -> None:
     """Hold every brand (and so every campaign writer) still for a set-based job.
 
     On SQLite the IMMEDIATE transaction already holds the only write lock.
@@ -617,9 +672,9 @@ def reset_budgets(
     now = now or utc_now()
     moment = Moment.at(now)
     with transaction.atomic():
-        _lock_all_brands()
+        lock_all_brands()
         rolled = _roll_over(moment, daily=daily, monthly=monthly)
-        changes = _apply_rule_in_sql(_all_scope(), actor=actor, now=now)
+        changes = apply_rule_in_sql(all_scope(), actor=actor, now=now)
     return JobReport(today=moment.today, rolled=rolled, changes=changes)
 
 
@@ -628,10 +683,10 @@ def enforce_dayparting(*, actor: str = SYSTEM_ACTOR, now: datetime | None = None
     now = now or utc_now()
     moment = Moment.at(now)
     with transaction.atomic():
-        _lock_all_brands()
+        lock_all_brands()
         rolled = _roll_over(moment, daily=True, monthly=True)
-        scope = _all_scope() if rolled.total else _dayparted_scope()
-        changes = _apply_rule_in_sql(scope, actor=actor, now=now)
+        scope = all_scope() if rolled.total else dayparted_scope()
+        changes = apply_rule_in_sql(scope, actor=actor, now=now)
     return JobReport(today=moment.today, rolled=rolled, changes=changes)
 
 
@@ -640,8 +695,8 @@ def check_budgets(*, actor: str = SYSTEM_ACTOR, now: datetime | None = None) -> 
     now = now or utc_now()
     moment = Moment.at(now)
     with transaction.atomic():
-        _lock_all_brands()
+        lock_all_brands()
         rolled = _roll_over(moment, daily=True, monthly=True)
         drift = _reconcile(moment)
-        changes = _apply_rule_in_sql(_all_scope(), actor=actor, now=now)
+        changes = apply_rule_in_sql(all_scope(), actor=actor, now=now)
     return JobReport(today=moment.today, rolled=rolled, changes=changes, drift=drift)
