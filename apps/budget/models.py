@@ -229,3 +229,94 @@ class CampaignStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.old_status} → {self.new_status} {self.reason}".strip()
+
+
+# --- Integrations: API keys and outbound webhooks (issue "Spend ingestion for integrations") ------
+
+
+class ApiKey(models.Model):
+    """A machine credential for the ingestion API, stored hashed (see `apps.budget.api_keys`).
+
+    The full key is `bms_<prefix>_<secret>`; only the prefix (to find the row) and the SHA-256 of
+    the whole key are kept. No brands means every brand.
+    """
+
+    name = models.CharField(max_length=100, unique=True, help_text="Shows in the audit trail as api:<name>.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    brands = models.ManyToManyField(
+        Brand, blank=True, related_name="api_keys", help_text="Empty: the key may write to every brand."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects: ClassVar[models.Manager["ApiKey"]] = models.Manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookEndpoint(models.Model):
+    """A URL that receives every campaign status change as signed JSON."""
+
+    url = models.URLField(max_length=500)
+    # Shared with the receiver to verify X-Budget-Signature, so it is kept in clear.
+    secret = models.CharField(max_length=128)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects: ClassVar[models.Manager["WebhookEndpoint"]] = models.Manager()
+
+    class Meta:
+        ordering = ["url"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed"
+
+
+class WebhookDelivery(models.Model):
+    """One status change to send to one endpoint: at most one row per pair, so sent once."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status_change = models.ForeignKey(
+        CampaignStatusChange, on_delete=models.CASCADE, related_name="webhook_deliveries"
+    )
+    # The body as first sent; retries send the same event (null until the first attempt).
+    payload = models.JSONField(null=True, blank=True)
+    state = models.CharField(max_length=16, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When a sender may (re)try it; a sender claims a row by moving this past its own attempt.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    objects: ClassVar[models.Manager["WebhookDelivery"]] = models.Manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "status_change"], name="webhook_delivery_once_per_endpoint"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=DeliveryState.values), name="webhook_delivery_state_known"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="webhook_delivery_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"change {self.status_change_id} → {self.endpoint_id} ({self.state})"
