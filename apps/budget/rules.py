@@ -61,10 +61,10 @@ class Spending:
 
     daily_budget: Decimal
     monthly_budget: Decimal
-    daily_spend: Decimal = ZERO
-    monthly_spend: Decimal = ZERO
-    daily_spend_day: date | None = None
-    monthly_spend_month: date | None = None
+    daily_spend: Decimal
+    monthly_spend: Decimal
+    daily_spend_day: date
+    monthly_spend_month: date
 
     def daily_used(self, moment: Moment) -> Decimal:
         # An aggregate still counting an earlier day counts nothing today (missed reset).

@@ -101,6 +101,7 @@ def facts_for(conditions: frozenset[int], variant: int = 0) -> CampaignFacts:
         end = YESTERDAY
     elif variant % 3 == 1 and 3 not in conditions:
         end = TODAY  # the last day still runs
+    windows: tuple[Window, ...]
     if 8 in conditions:
         windows = (Window(MOMENT.weekday, 13, 24), Window((MOMENT.weekday + 1) % 7, 0, 24))
     elif variant % 2:
@@ -164,7 +165,12 @@ def test_every_combination_decides_by_precedence(variant: int) -> None:
 )
 def test_budget_is_reached_at_or_over_it(spend: Decimal, budget: Decimal, reached: bool) -> None:
     spending = Spending(
-        daily_budget=budget, monthly_budget=Decimal("1000.00"), daily_spend=spend, daily_spend_day=TODAY
+        daily_budget=budget,
+        monthly_budget=Decimal("1000.00"),
+        daily_spend=spend,
+        monthly_spend=spend,
+        daily_spend_day=TODAY,
+        monthly_spend_month=MOMENT.month,
     )
     assert spending.daily_reached(MOMENT) is reached
 
