@@ -160,6 +160,8 @@ CELERY_ENABLE_UTC = True
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Task modules beyond the autodiscovered apps.budget.tasks: the webhook sender.
+CELERY_IMPORTS = ["apps.budget.webhook_tasks"]
 
 LOGGING: dict[str, Any] = {
     "version": 1,

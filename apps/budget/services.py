@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
+from apps.budget import webhooks
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import month_start, utc_now
 from apps.budget.models import Brand, Campaign, CampaignStatusChange, DaypartingSchedule, Spend
@@ -463,7 +464,7 @@ def _write_decision(campaign: Campaign, decision: Decision, *, actor: str, now: 
     if (campaign.status, campaign.pause_reason) == (decision.status, decision.reason):
         return False
     old_status = campaign.status
-    CampaignStatusChange.objects.create(
+    change = CampaignStatusChange.objects.create(
         campaign=campaign,
         old_status=old_status,
         new_status=decision.status,
@@ -471,6 +472,7 @@ def _write_decision(campaign: Campaign, decision: Decision, *, actor: str, now: 
         actor=actor,
         changed_at=now,
     )
+    webhooks.queue_status_change(change)
     campaign.status, campaign.pause_reason = decision.status, decision.reason
     campaign.save(update_fields=["status", "pause_reason"])
     logger.info(
@@ -569,6 +571,8 @@ def apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChang
             f" FROM {DECISIONS_TABLE}",
             params,
         )
+        # The outbound events of those audit rows, in this transaction, sent after commit.
+        webhooks.queue_decided_changes(cursor, DECISIONS_TABLE, params)
         cursor.execute(
             f"UPDATE {campaign_table} SET status = d.new_status, pause_reason = d.new_reason"
             f" FROM {DECISIONS_TABLE} d WHERE {campaign_table}.id = d.campaign_id"
