@@ -31,7 +31,7 @@ def run_concurrently(work: Callable[[int], None], threads: int = THREADS) -> Non
         try:
             barrier.wait(timeout=30)
             work(index)
-        except BaseException as error:  # collected and re-raised in the test thread below
+        except BaseException as error:  # noqa: BLE001  # re-raised in the test thread below
             failures.append(error)
         finally:
             connections.close_all()
