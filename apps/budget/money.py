@@ -35,10 +35,11 @@ def parse_money(value: object, *, field: str) -> Decimal:
         raise ValidationError({field: f"{field} {value!r} is not a decimal number"}) from None
     if not amount.is_finite():
         raise ValidationError({field: f"{field} {value!r} is not a finite number"})
-    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
-        raise ValidationError({field: f"{field} {value!r} has more than 2 decimal places"})
+    # Bounded first: quantizing a huge value ("1e100") to cents overflows Decimal's precision.
     if abs(amount) > MAX_AMOUNT:
         raise ValidationError({field: f"{field} {value!r} is above the maximum of {MAX_AMOUNT}"})
+    if amount != amount.quantize(CENT, rounding="ROUND_DOWN"):
+        raise ValidationError({field: f"{field} {value!r} has more than 2 decimal places"})
     return amount.quantize(CENT)
 
 

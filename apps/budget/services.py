@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 
 SYSTEM_ACTOR = "system"
 EXTERNAL_ID_MAX_LENGTH = 255
+BIGINT_MAX = 2**63 - 1
 
 
 def user_actor(user: AbstractBaseUser | AnonymousUser | None) -> str:
@@ -150,6 +151,9 @@ def validate_spend(
     campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
     if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
         errors["campaign"] = [f"campaign must be a Campaign or an integer id, not {campaign!r}"]
+    elif not 0 < campaign_id <= BIGINT_MAX:
+        # Beyond a bigint the database would raise instead of finding nothing.
+        errors["campaign"] = [f"campaign {campaign_id} does not exist"]
 
     money = Decimal(0)
     try:
@@ -178,6 +182,9 @@ def validate_spend(
             errors["external_id"] = [f"external_id must be a non-empty string, not {external_id!r}"]
         elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
             errors["external_id"] = [f"external_id is longer than {EXTERNAL_ID_MAX_LENGTH} characters"]
+        elif "\x00" in external_id:
+            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the INSERT.
+            errors["external_id"] = ["external_id must not contain NUL (\\x00) characters"]
         else:
             key = external_id
 

@@ -67,7 +67,7 @@ ERROR_MAX_LENGTH = 1000
 # --- Queuing, inside the transaction that wrote the audit rows ---------------------------------
 
 
-def _insert_deliveries(cursor: CursorWrapper, source_sql: str, params: Mapping[str, object]) -> int:
+def _insert_deliveries(cursor: CursorWrapper, source_sql: str, params: Mapping[str, Any]) -> int:
     """One delivery per (audit row selected by `source_sql`, active endpoint); the send after commit.
 
     `source_sql` is a FROM ... WHERE fragment over the audit table aliased `a`. ON CONFLICT keeps
@@ -76,7 +76,6 @@ def _insert_deliveries(cursor: CursorWrapper, source_sql: str, params: Mapping[s
     if not WebhookEndpoint.objects.filter(is_active=True).exists():
         return 0
     delivery_table = WebhookDelivery._meta.db_table
-    endpoint_table = WebhookEndpoint._meta.db_table
     cursor.execute(
         f"INSERT INTO {delivery_table}"
         " (endpoint_id, status_change_id, state, attempts, last_error, created_at, next_attempt_at)"
@@ -85,7 +84,7 @@ def _insert_deliveries(cursor: CursorWrapper, source_sql: str, params: Mapping[s
         " ON CONFLICT (endpoint_id, status_change_id) DO NOTHING",
         {**params, "pending": DeliveryState.PENDING.value},
     )
-    queued = cursor.rowcount
+    queued: int = cursor.rowcount
     if queued:
         # robust: the change is committed by then; a broker outage must not turn the caller's
         # success into an error. Django logs the failure, and the rows wait, pending, for the
@@ -110,7 +109,7 @@ def queue_status_change(change: CampaignStatusChange) -> int:
         )
 
 
-def queue_decided_changes(cursor: CursorWrapper, decisions_table: str, params: Mapping[str, object]) -> int:
+def queue_decided_changes(cursor: CursorWrapper, decisions_table: str, params: Mapping[str, Any]) -> int:
     """Queue the events of the audit rows `services.apply_rule_in_sql` just wrote from its decisions.
 
     Those rows are the ones of a decided campaign with this actor, time and transition; the
