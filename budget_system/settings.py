@@ -11,6 +11,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 # Lets django-stubs' generic classes (QuerySet[Campaign], ...) be subscripted at run time.
@@ -162,6 +163,36 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Task modules beyond the autodiscovered apps.budget.tasks: the webhook sender.
 CELERY_IMPORTS = ["apps.budget.webhook_tasks"]
+# The jobs acknowledge their message only when done (acks_late): a worker holds one job at a time
+# instead of reserving others that a free worker could run.
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Beat answers `celery inspect ping` (its health check) as celerybeat@<host>.
+CELERY_BEAT_ENABLE_REMOTE_CONTROL = True
+# The periodic jobs (SPEC, "Periodic jobs"), all in UTC. Declared once here: beat's DatabaseScheduler
+# and `manage.py setup_schedules` upsert these entries by name into django-celery-beat's tables,
+# where the admin shows them. The frequent jobs expire after about 1.5 intervals, so a backlog
+# (workers down) runs them once when it clears, not once per missed slot; `expire_seconds` is the
+# option name DatabaseScheduler stores.
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "reset_daily_budgets": {
+        "task": "apps.budget.tasks.reset_daily_budgets",
+        "schedule": crontab(minute=0, hour=0),  # 00:00 UTC every day
+    },
+    "reset_monthly_budgets": {
+        "task": "apps.budget.tasks.reset_monthly_budgets",
+        "schedule": crontab(minute=0, hour=0, day_of_month=1),  # 00:00 UTC on the 1st of each month
+    },
+    "enforce_dayparting": {
+        "task": "apps.budget.tasks.enforce_dayparting",
+        "schedule": crontab(minute=0),  # every hour at :00
+        "options": {"expire_seconds": 90 * 60},
+    },
+    "check_campaign_budgets": {
+        "task": "apps.budget.tasks.check_campaign_budgets",
+        "schedule": crontab(minute="*/5"),  # every 5 minutes: :00, :05, ... :55
+        "options": {"expire_seconds": 450},
+    },
+}
 
 LOGGING: dict[str, Any] = {
     "version": 1,
