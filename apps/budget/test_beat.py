@@ -17,7 +17,9 @@ from freezegun import freeze_time
 
 from budget_system.celery import app
 
-pytestmark = pytest.mark.django_db
+# Committed rows, no test transaction around them: the scheduler, as in beat, closes the database
+# connection between passes whenever it is inside a transaction (close_old_connections).
+pytestmark = pytest.mark.django_db(transaction=True)
 
 JOBS = {"reset_daily_budgets", "reset_monthly_budgets", "enforce_dayparting", "check_campaign_budgets"}
 EVERY_DAY = {"reset_daily_budgets", "enforce_dayparting", "check_campaign_budgets"}
