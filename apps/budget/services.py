@@ -143,58 +143,74 @@ def validate_spend(
 ) -> SpendInput:
     """Check a spend record without touching the database; a ValidationError names each bad field."""
     errors: dict[str, list[str]] = {}
+    campaign_id = _check_campaign_id(campaign, errors)
+    money = _check_amount(amount, errors)
+    day = _parse_date(date_, errors)
+    checked_hour = _check_hour(hour, day, now, errors)
+    key = _check_external_id(external_id, errors)
+    if errors:
+        raise ValidationError(errors)
+    # Each checker recorded an error where it returned None.
+    assert campaign_id is not None
+    assert day is not None
+    assert checked_hour is not None
+    return SpendInput(campaign_id=campaign_id, amount=money, date=day, hour=checked_hour, external_id=key)
 
-    def fail(error: ValidationError) -> None:
-        for name, messages in error.message_dict.items():
-            errors.setdefault(name, []).extend(messages)
 
+def _check_campaign_id(campaign: object, errors: dict[str, list[str]]) -> int | None:
     campaign_id = campaign.pk if isinstance(campaign, Campaign) else campaign
     if isinstance(campaign_id, bool) or not isinstance(campaign_id, int):
         errors["campaign"] = [f"campaign must be a Campaign or an integer id, not {campaign!r}"]
-    elif not 0 < campaign_id <= BIGINT_MAX:
+        return None
+    if not 0 < campaign_id <= BIGINT_MAX:
         # Beyond a bigint the database would raise instead of finding nothing.
         errors["campaign"] = [f"campaign {campaign_id} does not exist"]
+        return None
+    return campaign_id
 
-    money = Decimal(0)
+
+def _check_amount(amount: object, errors: dict[str, list[str]]) -> Decimal:
     try:
         money = parse_money(amount, field="amount")
-        if money <= 0:
-            errors["amount"] = [f"amount {amount!r} must be greater than 0"]
     except ValidationError as error:
-        fail(error)
+        errors.update(error.message_dict)
+        return Decimal(0)
+    if money <= 0:
+        errors["amount"] = [f"amount {amount!r} must be greater than 0"]
+    return money
 
+
+def _check_hour(hour: object, day: date | None, now: datetime, errors: dict[str, list[str]]) -> int | None:
     today = now.date()
-    day = _parse_date(date_, errors)
-    if isinstance(hour, bool) or not isinstance(hour, int):
-        errors["hour"] = [f"hour must be an integer from 0 to 23, not {hour!r}"]
-    elif not 0 <= hour <= 23:
-        errors["hour"] = [f"hour {hour} is outside 0-23"]
-    elif day is not None and day == today and hour > now.hour:
-        errors["hour"] = [
-            f"hour {hour} of {day.isoformat()} is in the future (it is now {now.hour:02d}h UTC)"
-        ]
     if day is not None and day > today:
         errors["date"] = [f"date {day.isoformat()} is in the future (today is {today.isoformat()} UTC)"]
+    if isinstance(hour, bool) or not isinstance(hour, int):
+        errors["hour"] = [f"hour must be an integer from 0 to 23, not {hour!r}"]
+        return None
+    if not 0 <= hour <= 23:
+        errors["hour"] = [f"hour {hour} is outside 0-23"]
+        return None
+    if day == today and hour > now.hour:
+        errors["hour"] = [
+            f"hour {hour} of {today.isoformat()} is in the future (it is now {now.hour:02d}h UTC)"
+        ]
+        return None
+    return hour
 
-    key: str | None = None
-    if external_id is not None:
-        if not isinstance(external_id, str) or not external_id.strip():
-            errors["external_id"] = [f"external_id must be a non-empty string, not {external_id!r}"]
-        elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
-            errors["external_id"] = [f"external_id is longer than {EXTERNAL_ID_MAX_LENGTH} characters"]
-        elif "\x00" in external_id:
-            # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the INSERT.
-            errors["external_id"] = ["external_id must not contain NUL (\\x00) characters"]
-        else:
-            key = external_id
 
-    if errors:
-        raise ValidationError(errors)
-    # Checked above; the asserts tell the type checker.
-    assert isinstance(campaign_id, int)
-    assert day is not None
-    assert isinstance(hour, int)
-    return SpendInput(campaign_id=campaign_id, amount=money, date=day, hour=hour, external_id=key)
+def _check_external_id(external_id: object, errors: dict[str, list[str]]) -> str | None:
+    if external_id is None:
+        return None
+    if not isinstance(external_id, str) or not external_id.strip():
+        errors["external_id"] = [f"external_id must be a non-empty string, not {external_id!r}"]
+    elif len(external_id) > EXTERNAL_ID_MAX_LENGTH:
+        errors["external_id"] = [f"external_id is longer than {EXTERNAL_ID_MAX_LENGTH} characters"]
+    elif "\x00" in external_id:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the INSERT.
+        errors["external_id"] = ["external_id must not contain NUL (\\x00) characters"]
+    else:
+        return external_id
+    return None
 
 
 def _parse_date(value: object, errors: dict[str, list[str]]) -> date | None:
@@ -241,8 +257,9 @@ def record_spend(
     with transaction.atomic():
         brand, locked = lock_campaign(spend_input.campaign_id)
         try:
-            # A savepoint, so that losing a race on external_id leaves the transaction usable.
-            with transaction.atomic():
+            # A savepoint, so that losing a race on external_id leaves the transaction usable
+            # (without a key there is no such race, and no savepoint to pay for).
+            with transaction.atomic(savepoint=spend_input.external_id is not None):
                 spend = Spend.objects.create(
                     campaign=locked,
                     amount=spend_input.amount,
@@ -429,13 +446,17 @@ def _refreshed(original: Campaign | int, locked: Campaign) -> Campaign:
 
 def lock_campaign(campaign_id: int) -> tuple[Brand, Campaign]:
     """Lock the campaign's brand row, then the campaign row (the fixed order)."""
+    missing = ValidationError({"campaign": f"campaign {campaign_id} does not exist"})
     for _attempt in range(3):
-        brand_id = Campaign.objects.filter(pk=campaign_id).values_list("brand_id", flat=True).first()
-        if brand_id is None:
-            raise ValidationError({"campaign": f"campaign {campaign_id} does not exist"})
-        brand = Brand.objects.select_for_update(no_key=True).get(pk=brand_id)
-        locked = Campaign.objects.select_for_update(no_key=True).get(pk=campaign_id)
-        if locked.brand_id == brand_id:
+        brand = (
+            Brand.objects.select_for_update(no_key=True, of=("self",))
+            .filter(campaigns__pk=campaign_id)
+            .first()
+        )
+        locked = Campaign.objects.select_for_update(no_key=True).filter(pk=campaign_id).first()
+        if brand is None or locked is None:
+            raise missing
+        if locked.brand_id == brand.pk:
             return brand, locked
         # The campaign moved to another brand between the two reads: lock the right one.
     raise RuntimeError(f"campaign {campaign_id} keeps moving between brands; try again")
