@@ -171,7 +171,7 @@ def _conflict(index: int, spend: SpendInput, stored: SpendInput, where: str) -> 
         ValidationError(
             {
                 "external_id": (
-                    f"external_id {spend.external_id!r} was already used {where} for a different spend "
+                    f"external_id {spend.external_id!r} was already used{where} for a different spend "
                     f"(campaign {stored.campaign_id}, amount {stored.amount}, "
                     f"{stored.date.isoformat()} {stored.hour:02d}h)"
                 )
@@ -194,7 +194,7 @@ def _drop_repeats_within_batch(candidates: dict[int, SpendInput], results: dict[
             results[index] = RecordResult(index, RecordStatus.DUPLICATE)
         else:
             results[index] = _conflict(
-                index, spend, candidates[earlier], f"by record {earlier} of this batch"
+                index, spend, candidates[earlier], f" by record {earlier} of this batch"
             )
 
 
