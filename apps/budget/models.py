@@ -320,3 +320,48 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"change {self.status_change_id} → {self.endpoint_id} ({self.state})"
+
+
+class SpendPeriod(models.TextChoices):
+    DAY = "D", "Day"
+    MONTH = "M", "Month"
+
+
+class SpendTotal(models.Model):
+    """A campaign's spend in one UTC day or month: the sum of its Spend rows, kept by the check.
+
+    The periodic check adds only the Spend rows written since its last run (see SpendTally), so
+    reconciling reads one total per campaign instead of rescanning the month's rows. Only the
+    current day and month are kept.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+")
+    period = models.CharField(max_length=1, choices=SpendPeriod.choices)
+    starts_on = models.DateField()
+    amount = CentsField(default=ZERO_CENTS)
+
+    objects: ClassVar[models.Manager["SpendTotal"]] = models.Manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "period", "starts_on"], name="spend_total_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="spend_total_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.starts_on}: {self.amount}"
+
+
+class SpendTally(models.Model):
+    """One row: the SpendTotal sums include every Spend row with an id up to `last_spend_id`.
+
+    Exact because every writer of Spend rows holds a brand lock, and the check takes the whole
+    brand table first: when it reads MAX(id), no spend transaction is still in flight.
+    """
+
+    last_spend_id = models.BigIntegerField(default=0)
+
+    objects: ClassVar[models.Manager["SpendTally"]] = models.Manager()
+
+    def __str__(self) -> str:
+        return f"spend totals up to #{self.last_spend_id}"

@@ -21,7 +21,15 @@ from django.db import IntegrityError, connection, transaction
 from apps.budget import webhooks
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import month_start, utc_now
-from apps.budget.models import Brand, Campaign, CampaignStatusChange, DaypartingSchedule, Spend
+from apps.budget.models import (
+    Brand,
+    Campaign,
+    CampaignStatusChange,
+    DaypartingSchedule,
+    Spend,
+    SpendTally,
+    SpendTotal,
+)
 from apps.budget.money import parse_money
 from apps.budget.rules import (
     COMPLETED,
@@ -646,26 +654,67 @@ def _roll_over(moment: Moment, *, daily: bool, monthly: bool) -> Rollover:
     return Rollover(**counts)
 
 
+def _tally_new_spend(moment: Moment) -> int:
+    """Add the Spend rows written since the last check to today's and this month's totals.
+
+    Returns how many rows it added. Totals of earlier periods are dropped: nothing reads them.
+    The caller holds the brand table, so every row up to MAX(id) is committed and visible.
+    """
+    tally, _created = SpendTally.objects.select_for_update().get_or_create(pk=1)
+    spend_table, total_table = Spend._meta.db_table, SpendTotal._meta.db_table
+    params = _adapted(
+        {"today": moment.today, "month": moment.month, "after": tally.last_spend_id, "day": "D", "mon": "M"}
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MAX(id), COUNT(*) FROM {spend_table} WHERE id > %(after)s",
+            {"after": tally.last_spend_id},
+        )
+        last_id, new_rows = cursor.fetchone() or (None, 0)
+        if last_id is not None:
+            params["upto"] = last_id
+            for period, first_day in (("day", "today"), ("mon", "month")):
+                cursor.execute(
+                    f"INSERT INTO {total_table} (campaign_id, period, starts_on, amount)"
+                    f" SELECT campaign_id, %({period})s, %({first_day})s, SUM(amount) FROM {spend_table}"
+                    " WHERE id > %(after)s AND id <= %(upto)s"
+                    f" AND date >= %({first_day})s AND date <= %(today)s"
+                    " GROUP BY campaign_id"
+                    " ON CONFLICT (campaign_id, period, starts_on)"
+                    f" DO UPDATE SET amount = {total_table}.amount + excluded.amount",
+                    params,
+                )
+            SpendTally.objects.filter(pk=tally.pk).update(last_spend_id=last_id)
+        cursor.execute(
+            f"DELETE FROM {total_table} WHERE (period = %(day)s AND starts_on < %(today)s)"
+            " OR (period = %(mon)s AND starts_on < %(month)s)",
+            params,
+        )
+    return int(new_rows)
+
+
 def _reconcile(moment: Moment) -> Drift:
     """Set every aggregate to the sum of its Spend rows of the current day / month.
 
-    Only rows that differ are written; the counts are the drift that was repaired.
+    The sums come from SpendTotal, brought up to date first, so the cost follows the number of
+    campaigns and of new rows, not the month's rows. Only aggregates that differ are written;
+    the counts are the drift that was repaired.
     """
-    campaign_table = Campaign._meta.db_table
-    brand_table = Brand._meta.db_table
-    spend_table = Spend._meta.db_table
-    params = _adapted({"today": moment.today, "month": moment.month})
+    _tally_new_spend(moment)
+    campaign_table, brand_table = Campaign._meta.db_table, Brand._meta.db_table
+    total_table = SpendTotal._meta.db_table
+    params = _adapted({"today": moment.today, "month": moment.month, "day": "D", "mon": "M"})
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {campaign_table} SET daily_spend = t.daily, monthly_spend = t.monthly,"
             " daily_spend_day = %(today)s, monthly_spend_month = %(month)s"
             " FROM ("
-            "  SELECT c.id AS id, COALESCE(s.daily, 0) AS daily, COALESCE(s.monthly, 0) AS monthly"
-            f"  FROM {campaign_table} c LEFT JOIN ("
-            "   SELECT campaign_id, SUM(CASE WHEN date = %(today)s THEN amount ELSE 0 END) AS daily,"
-            "    SUM(amount) AS monthly"
-            f"   FROM {spend_table} WHERE date >= %(month)s AND date <= %(today)s GROUP BY campaign_id"
-            "  ) s ON s.campaign_id = c.id"
+            "  SELECT c.id AS id, COALESCE(d.amount, 0) AS daily, COALESCE(m.amount, 0) AS monthly"
+            f"  FROM {campaign_table} c"
+            f"  LEFT JOIN {total_table} d"
+            "   ON d.campaign_id = c.id AND d.period = %(day)s AND d.starts_on = %(today)s"
+            f"  LEFT JOIN {total_table} m"
+            "   ON m.campaign_id = c.id AND m.period = %(mon)s AND m.starts_on = %(month)s"
             " ) t"
             f" WHERE {campaign_table}.id = t.id AND ({campaign_table}.daily_spend <> t.daily"
             f"  OR {campaign_table}.monthly_spend <> t.monthly"

@@ -575,3 +575,39 @@ def test_jobs_take_an_explicit_now(campaign_near_daily_limit: Campaign, moment: 
     )
     assert status_of(campaign_near_daily_limit) == expected
     assert report.today == now.date()
+
+
+def test_the_checks_running_totals_stay_exact_across_checks_midnight_and_month_end(
+    multiple_campaigns: list[Campaign], clock: FrozenDateTimeFactory
+) -> None:
+    """The check adds only rows new since its last run, yet always equals a full recount."""
+
+    def full_recount(campaign: Campaign, today: date) -> tuple[Decimal, Decimal]:
+        month = today.replace(day=1)
+        return spends_total_between(campaign, today, today), spends_total_between(campaign, month, today)
+
+    def spends_total_between(campaign: Campaign, first: date, last: date) -> Decimal:
+        rows = Spend.objects.filter(campaign=campaign, date__gte=first, date__lte=last)
+        return sum((s.amount for s in rows), Decimal("0.00"))
+
+    steps = [
+        ("2026-03-30 22:00:00", date(2026, 3, 30)),
+        ("2026-03-30 23:59:00", date(2026, 3, 29)),  # late spend for the day before
+        ("2026-03-31 00:04:00", date(2026, 3, 30)),  # late spend for yesterday, after midnight
+        ("2026-03-31 12:00:00", date(2026, 3, 31)),
+        ("2026-04-01 00:05:00", date(2026, 3, 31)),  # last month's spend, after the month turned
+        ("2026-04-01 09:00:00", date(2026, 4, 1)),
+    ]
+    for step, (moment, spend_day) in enumerate(steps):
+        clock.move_to(moment)
+        for index, campaign in enumerate(multiple_campaigns):
+            services.record_spend(campaign, f"{index + 1}.{step}1", spend_day, 0)
+        # and one row written around the services: the check must find it too
+        SpendFactory.create(
+            campaign=multiple_campaigns[step % 5], amount=Decimal("0.07"), date=spend_day, hour=0
+        )
+        services.check_budgets(actor="job:check_campaign_budgets")
+        today = date.fromisoformat(moment[:10])
+        for campaign in multiple_campaigns:
+            campaign.refresh_from_db()
+            assert (campaign.daily_spend, campaign.monthly_spend) == full_recount(campaign, today), moment
