@@ -84,6 +84,12 @@ class ErrorOut(Schema):
     detail: str
 
 
+class InvalidRequestOut(Schema):
+    """The body or a path parameter does not fit the schema (ninja's validation errors)."""
+
+    detail: list[dict[str, Any]]
+
+
 class ForbiddenOut(Schema):
     detail: str
     campaign_ids: list[int] = []
@@ -190,7 +196,14 @@ class CampaignOut(BudgetOut):
 @api.post(
     "/spend",
     auth=ApiKeyAuth(),
-    response={200: SpendBatchOut, 400: ErrorOut, 401: ErrorOut, 403: ForbiddenOut, 413: ErrorOut},
+    response={
+        200: SpendBatchOut,
+        400: ErrorOut,
+        401: ErrorOut,
+        403: ForbiddenOut,
+        413: ErrorOut,
+        422: InvalidRequestOut,
+    },
     summary="Record a batch of spend",
 )
 def post_spend(request: HttpRequest, batch: SpendBatchIn) -> SpendBatchOut:
@@ -226,7 +239,7 @@ def post_spend(request: HttpRequest, batch: SpendBatchIn) -> SpendBatchOut:
 @api.get(
     "/campaigns/{campaign_id}",
     auth=ApiKeyAuth(),
-    response={200: CampaignOut, 401: ErrorOut, 403: ForbiddenOut, 404: ErrorOut},
+    response={200: CampaignOut, 401: ErrorOut, 403: ForbiddenOut, 404: ErrorOut, 422: InvalidRequestOut},
     summary="A campaign's status, budgets and spend",
 )
 def get_campaign(request: HttpRequest, campaign_id: Annotated[int, Path(ge=1, le=BIGINT_MAX)]) -> CampaignOut:
