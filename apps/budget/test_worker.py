@@ -179,7 +179,10 @@ def worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Worker(celery, queue)
     finally:
         celery.stop()
-        redis.Redis.from_url(REDIS_URL).delete(queue, f"_kombu.binding.{queue}")
+        # The queue and kombu's bindings for it; results expire by themselves.
+        broker = redis.Redis.from_url(REDIS_URL)
+        for key in [queue, *broker.scan_iter(match=f"_kombu.binding*.{queue}")]:
+            broker.delete(key)
 
 
 def status(campaign: Campaign) -> tuple[str, str]:
