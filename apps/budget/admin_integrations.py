@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.http import HttpRequest
 
 from apps.budget import api_keys, webhooks
@@ -56,6 +56,12 @@ class WebhookEndpointAdmin(admin.ModelAdmin[WebhookEndpoint]):
     list_filter = ["is_active"]
     fields = ["url", "secret", "is_active", "created_at"]
     readonly_fields = ["created_at"]
+
+    def formfield_for_dbfield(self, db_field: Field[Any, Any], request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "url":
+            # A URL typed without a scheme is taken as https (Django 6's default, chosen now).
+            kwargs["assume_scheme"] = "https"
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # A strong shared secret by default; the receiver needs it to verify the signature.

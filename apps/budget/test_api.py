@@ -344,3 +344,42 @@ def test_generated_requests_never_get_a_server_error(
         # valid campaign id that does not exist is a 404. So these two checks do not apply.
         excluded_checks=[negative_data_rejection, positive_data_acceptance],
     )
+
+
+# --- Keys are made and revoked in the admin ------------------------------------------------------
+
+
+def test_admin_creates_a_key_shown_once_and_revokes_it(
+    frozen_now: datetime, admin_client: Client, campaign: Campaign
+) -> None:
+    # when: a person adds a key limited to the campaign's brand
+    response = admin_client.post(
+        "/admin/budget/apikey/add/", {"name": "ad-platform", "brands": [campaign.brand_id]}, follow=True
+    )
+
+    # then: the full key is in the confirmation, only its hash in the database
+    shown = [str(message) for message in response.context["messages"]]
+    raw = next(word for text in shown for word in text.split() if word.startswith("bms_"))
+    stored = ApiKey.objects.get(name="ad-platform")
+    assert raw not in (stored.prefix, stored.secret_hash)
+    assert stored.secret_hash == api_keys.hash_key(raw)
+    assert raw not in admin_client.get(f"/admin/budget/apikey/{stored.pk}/change/").content.decode()
+    assert post(admin_client, {"records": [record(campaign, "1.00")]}, raw).status_code == 200
+
+    # when: the person revokes it
+    admin_client.post(
+        "/admin/budget/apikey/", {"action": "revoke_keys", "_selected_action": [stored.pk]}, follow=True
+    )
+
+    # then: it stops working at once
+    stored.refresh_from_db()
+    assert stored.revoked_at is not None
+    assert post(admin_client, {"records": [record(campaign, "1.00")]}, raw).status_code == 401
+
+
+def test_admin_pages_of_the_integrations_render(admin_client: Client, api_key: str) -> None:
+    for page in ("apikey", "webhookendpoint", "webhookdelivery"):
+        assert admin_client.get(f"/admin/budget/{page}/").status_code == 200
+    add_endpoint = admin_client.get("/admin/budget/webhookendpoint/add/")
+    assert add_endpoint.status_code == 200
+    assert add_endpoint.context["adminform"].form.initial["secret"]  # a generated secret

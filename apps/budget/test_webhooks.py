@@ -1,15 +1,24 @@
 """Outbound status events, delivered to a real HTTP server on 127.0.0.1 started by the test."""
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
+import redis
+from celery import Celery
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from freezegun import freeze_time
@@ -342,3 +351,63 @@ def test_two_senders_at_once_send_each_event_once(receiver: Receiver, endpoint: 
     assert WebhookDelivery.objects.filter(state=DeliveryState.DELIVERED, attempts=1).count() == 20
     assert {r.payload()["campaign"]["id"] for r in receiver.received} == {c.pk for c in campaigns}
     assert all(r.payload()["new_status"] == CampaignStatus.PAUSED for r in receiver.received)
+
+
+# --- A real worker on the real broker -----------------------------------------------------------
+
+WORKER_REDIS_URL = os.environ.get("BUDGET_TEST_WEBHOOK_REDIS_URL", "redis://127.0.0.1:6379/6")
+
+
+@pytest.mark.worker
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_sends_the_event(receiver: Receiver, endpoint: WebhookEndpoint, tmp_path: Path) -> None:
+    """The worker finds the task through CELERY_IMPORTS and posts from its own process.
+
+    The worker reads the test database (so PostgreSQL only) and consumes a queue of its own on
+    Redis database 6; the task is sent by name, as beat or on_commit would.
+    """
+    redis.Redis.from_url(WORKER_REDIS_URL).ping()
+    campaign = CampaignFactory.create()
+    services.pause_campaign(campaign)
+    queue = f"webhooks-test-{uuid4().hex[:8]}"
+    db = settings.DATABASES["default"]
+    database_url = f"postgres://{db['USER']}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+    log_path = tmp_path / "worker.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "CELERY_BROKER_URL": WORKER_REDIS_URL}
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "budget_system",
+        "worker",
+        "--pool=solo",
+        f"--queues={queue}",
+    ]
+    with log_path.open("wb") as log:
+        worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [*command, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    client = Celery("webhook-test-client", broker=WORKER_REDIS_URL)
+    try:
+        client.send_task("apps.budget.webhook_tasks.send_webhooks", queue=queue)
+        deadline = time.monotonic() + 60
+        while not receiver.received and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(0.2)
+        assert receiver.received, f"no event arrived; worker log:\n{log_path.read_text(errors='replace')}"
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        broker = redis.Redis.from_url(WORKER_REDIS_URL)
+        for key in [queue, *broker.scan_iter(match=f"_kombu.binding*.{queue}")]:
+            broker.delete(key)
+
+    assert verified(receiver.received[0])
+    assert receiver.received[0].payload()["campaign"]["id"] == campaign.pk
+    assert WebhookDelivery.objects.get().state == DeliveryState.DELIVERED
