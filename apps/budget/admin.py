@@ -220,7 +220,10 @@ class BudgetModelAdmin(admin.ModelAdmin[_M]):
     def media(self) -> forms.Media:
         # The autocomplete filter's select2 must load in the head with the admin's jQuery.
         autocomplete = AutocompleteSelect(Campaign._meta.get_field("brand"), self.admin_site).media
-        own = forms.Media(css={"all": ["budget/admin.css"]}, js=["budget/autocomplete_filter.js"])
+        # Listing jquery.init.js first orders the filter script after it (it uses django.jQuery).
+        own = forms.Media(
+            css={"all": ["budget/admin.css"]}, js=["admin/js/jquery.init.js", "budget/autocomplete_filter.js"]
+        )
         return super().media + autocomplete + own
 
 

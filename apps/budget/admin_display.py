@@ -175,6 +175,13 @@ def bar_chart(
             for index, bar in enumerate(bars)
         ),
     )
+    empty_note = SafeString("")
+    if all(bar.amount == 0 for bar in bars):
+        empty_note = format_html(
+            '<text class="chart-empty" x="{}" y="{}" text-anchor="middle">No spend in this period</text>',
+            _coordinate(PLOT_LEFT + plot_width / 2),
+            _coordinate(PLOT_TOP + plot_height / 2),
+        )
     limit_line = SafeString("")
     if limit is not None:
         limit_line = format_html(
@@ -195,7 +202,7 @@ def bar_chart(
         '<g class="chart-axis"><line x1="{}" x2="{}" y1="{}" y2="{}"></line>'
         '<text x="{}" y="{}" text-anchor="end">{}</text>'
         '<text x="{}" y="{}" text-anchor="end">0.00</text></g>'
-        "{}{}</svg>",
+        "{}{}{}</svg>",
         CHART_WIDTH,
         CHART_HEIGHT,
         CHART_WIDTH,
@@ -212,4 +219,5 @@ def bar_chart(
         _coordinate(baseline),
         rects,
         limit_line,
+        empty_note,
     )
