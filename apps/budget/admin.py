@@ -196,9 +196,12 @@ class PauseReasonFilter(admin.SimpleListFilter):
         return queryset.filter(status=CampaignStatus.PAUSED, pause_reason=self.value())
 
 
-class BrandActiveFilter(admin.SimpleListFilter):
-    title = "brand active"
-    parameter_name = "brand_active"
+class ActiveFilter(admin.SimpleListFilter):
+    """Active or inactive brands (of the brand list, or of the campaigns' brands)."""
+
+    title = "active"
+    parameter_name = "active"
+    field_path: ClassVar[str] = "is_active"
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "Active brands"), ("no", "Inactive brands")]
@@ -206,7 +209,13 @@ class BrandActiveFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() not in {"yes", "no"}:
             return queryset
-        return queryset.filter(brand__is_active=self.value() == "yes")
+        return queryset.filter(**{self.field_path: self.value() == "yes"})
+
+
+class BrandActiveFilter(ActiveFilter):
+    title = "brand active"
+    parameter_name = "brand_active"
+    field_path = "brand__is_active"
 
 
 class BudgetModelAdmin(admin.ModelAdmin[_M]):
@@ -263,8 +272,8 @@ def usage_bars(owner: Brand | Campaign) -> tuple[SafeString, SafeString]:
 
 @admin.register(Brand)
 class BrandAdmin(BudgetModelAdmin[Brand]):
-    list_display = ("name", "is_active", "daily_usage", "monthly_usage", "campaigns_link")
-    list_filter = ("is_active",)
+    list_display = ("name", "active", "daily_usage", "monthly_usage", "campaigns_link")
+    list_filter = (ActiveFilter,)
     search_fields = ("name",)
     readonly_fields = ("daily_usage", "monthly_usage", "created_at")
 
@@ -281,6 +290,10 @@ class BrandAdmin(BudgetModelAdmin[Brand]):
                 )
             )
         return fieldsets
+
+    @admin.display(description="Active", boolean=True, ordering="is_active")
+    def active(self, obj: Brand) -> bool:
+        return obj.is_active
 
     @admin.display(description="Daily spend / budget")
     def daily_usage(self, obj: Brand) -> SafeString:

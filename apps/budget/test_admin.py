@@ -194,6 +194,15 @@ def test_campaign_list_shows_status_badge_reason_brand_dates_and_dayparting(
     assert "Mon–Fri 09–17" in row_of(page, campaign_with_dayparting.name)
 
 
+def test_brand_list_filters_active_brands(admin_client: Client) -> None:
+    BrandFactory.create(name="Open")
+    BrandFactory.create(name="Closed", is_active=False)
+    inactive = admin_client.get(url("brand_changelist") + "?active=no")
+    assert [b.name for b in inactive.context["cl"].result_list] == ["Closed"]
+    active = admin_client.get(url("brand_changelist") + "?active=yes&q=o")
+    assert [b.name for b in active.context["cl"].result_list] == ["Open"]
+
+
 def test_brand_list_shows_its_spend_against_budget(admin_client: Client, campaign: Campaign) -> None:
     spend(campaign, "50.00")
     row = row_of(admin_client.get(url("brand_changelist")).content.decode(), campaign.brand.name)
