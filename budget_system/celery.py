@@ -36,7 +36,9 @@ def log_beat_schedules(sender: Service, **_kwargs: object) -> None:
     # django-celery-beat ships no type information.
     from django_celery_beat.models import PeriodicTask  # type: ignore[import-untyped]  # noqa: PLC0415
 
-    enabled = PeriodicTask.objects.filter(enabled=True).order_by("name")
-    logger.info("beat: %s runs %d enabled schedules (UTC):", type(scheduler).__name__, enabled.count())
-    for task in enabled:
-        logger.info("beat schedule: %s -> %s", task, task.task)
+    logger.info("beat: %s, schedules in the database (UTC):", type(scheduler).__name__)
+    for task in PeriodicTask.objects.order_by("name"):
+        if task.enabled:
+            logger.info("beat schedule: %s -> %s", task, task.task)
+        else:
+            logger.warning("beat schedule DISABLED (in the admin): %s -> %s", task, task.task)

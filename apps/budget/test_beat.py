@@ -146,6 +146,14 @@ def test_setup_schedules_stores_the_four_jobs_in_utc() -> None:
     assert all(row["enabled"] for row in stored.values())
 
 
+def test_beat_sends_the_frequent_jobs_with_an_expiry() -> None:
+    # A backlog (workers down for an hour) then runs each frequent job once, not once per slot.
+    schedule = DatabaseScheduler(app=app).schedule
+
+    assert schedule["check_campaign_budgets"].options["expires"] == 450
+    assert schedule["enforce_dayparting"].options["expires"] == 90 * 60
+
+
 def test_setup_schedules_run_again_changes_nothing() -> None:
     setup_schedules()
     stored, crontabs = stored_schedules(), CrontabSchedule.objects.count()
