@@ -6,11 +6,13 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.management import CommandError, call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client
@@ -383,3 +385,19 @@ def test_admin_pages_of_the_integrations_render(admin_client: Client, api_key: s
     add_endpoint = admin_client.get("/admin/budget/webhookendpoint/add/")
     assert add_endpoint.status_code == 200
     assert add_endpoint.context["adminform"].form.initial["secret"]  # a generated secret
+
+
+def test_create_api_key_command_prints_a_working_key_once(
+    frozen_now: datetime, client: Client, campaign: Campaign
+) -> None:
+    out, err = StringIO(), StringIO()
+    call_command("create_api_key", "script", "--brand", str(campaign.brand_id), stdout=out, stderr=err)
+
+    raw = out.getvalue().strip()
+    assert "not shown again" in err.getvalue()
+    assert ApiKey.objects.get(name="script").secret_hash == api_keys.hash_key(raw)
+    assert post(client, {"records": [record(campaign, "1.00")]}, raw).status_code == 200
+    with pytest.raises(CommandError, match="name: API key with this Name already exists"):
+        call_command("create_api_key", "script", stdout=StringIO(), stderr=StringIO())
+    with pytest.raises(CommandError, match="no brand with id 987654"):
+        call_command("create_api_key", "other", "--brand", "987654", stdout=StringIO(), stderr=StringIO())
