@@ -410,6 +410,31 @@ def test_reevaluate_action_applies_the_rule_now_and_reports_the_changes(
     assert CampaignStatusChange.objects.get(campaign=stale).actor == "user:admin"
 
 
+def test_many_refusals_are_counted_after_the_first_ten(admin_client: Client, brand: Brand) -> None:
+    yesterday = utc_today() - timedelta(days=1)
+    ended = [CampaignFactory.create(brand=brand, start_date=yesterday, end_date=yesterday) for _ in range(12)]
+    services.reevaluate_campaigns([c.pk for c in ended], actor="test")
+
+    messages = texts(run_action(admin_client, "pause_selected", ended))
+
+    assert sum("cannot be paused" in m for m in messages) == 10
+    assert "… and 2 more refused." in messages
+
+
+def test_reevaluate_action_works_through_a_large_selection_in_batches(
+    admin_client: Client, brand: Brand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(budget_admin, "ACTION_BATCH", 2)
+    campaigns = CampaignFactory.create_batch(5, brand=brand)
+    Campaign.objects.update(daily_spend=Decimal("150.00"), daily_spend_day=utc_today())
+
+    messages = texts(run_action(admin_client, "reevaluate_selected", campaigns))
+
+    assert "Re-evaluated 5 campaigns: 5 changed, 0 unchanged." in messages
+    assert "5 campaigns: ACTIVE -> PAUSED (Daily budget reached)" in messages
+    assert set(Campaign.objects.values_list("pause_reason", flat=True)) == {PauseReason.DAILY_BUDGET}
+
+
 # --- Editing applies the rule at once ------------------------------------------------------------
 
 
