@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    # The ingestion API's docs page (/api/v1/docs) then serves Swagger UI from static files, not a CDN.
+    "ninja",
     "apps.budget",
 ]
 
