@@ -11,6 +11,7 @@ test database lives in this process's memory. The suite's PostgreSQL pass runs t
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -128,7 +129,7 @@ def start_celery(kind: str, node_name: str, extra: list[str], log_path: Path) ->
             start_new_session=True,
         )
     client = Celery(f"{kind}-test-client", broker=REDIS_URL, backend=REDIS_URL)
-    started = CeleryProcess(process, f"{node_name}@{os.uname().nodename}", log_path, client)
+    started = CeleryProcess(process, f"{node_name}@{socket.gethostname()}", log_path, client)
     try:
         wait_for(f"{kind} {started.node} to answer a ping", started.ping)
     except BaseException:
@@ -146,8 +147,13 @@ class Worker:
         return self.celery.client.send_task(f"apps.budget.tasks.{job}", queue=self.queue, **options)
 
     def run(self, job: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.send(job).get(timeout=TIMEOUT)
-        return result
+        try:
+            summary: dict[str, Any] = self.send(job).get(timeout=TIMEOUT)
+        except Exception as error:
+            raise AssertionError(
+                f"{job} failed: {error!r}; worker log:\n{self.celery.log()[-5000:]}"
+            ) from error
+        return summary
 
     def active_pid(self, task_id: str, other_than: int | None = None) -> int | None:
         """The pool process running `task_id` now (a different one than `other_than`), if any."""
