@@ -153,6 +153,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_folder),
         "data_folder_out": str(_broker_folder),
         "processed_folder": str(VAR_DIR / "broker-processed"),
+        # Kombu's default is ./control, relative to wherever a process starts.
+        "control_folder": str(VAR_DIR / "broker-control"),
         "store_processed": False,
     }
 CELERY_ACCEPT_CONTENT = ["json"]
