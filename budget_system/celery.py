@@ -34,7 +34,7 @@ def log_beat_schedules(sender: Service, **_kwargs: object) -> None:
     scheduler = sender.scheduler
     # Models can be imported only once Django is set up, which beat has done by now;
     # django-celery-beat ships no type information.
-    from django_celery_beat.models import PeriodicTask  # type: ignore[import-untyped]  # noqa: PLC0415
+    from django_celery_beat.models import PeriodicTask  # noqa: PLC0415
 
     logger.info("beat: %s, schedules in the database (UTC):", type(scheduler).__name__)
     for task in PeriodicTask.objects.order_by("name"):

@@ -1,11 +1,12 @@
 """Factories and fixtures shared by the budget tests (the layout the seed promised)."""
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from factory.declarations import LazyFunction, Sequence, SubFactory
 from factory.django import DjangoModelFactory
 from freezegun import freeze_time
@@ -64,6 +65,33 @@ class DaypartingScheduleFactory(DjangoModelFactory[DaypartingSchedule]):
     day_of_week = LazyFunction(lambda: utc_today().weekday())
     start_hour = 9
     end_hour = 17
+
+
+THREADS = 8
+
+
+def run_concurrently(work: Callable[[int], None], threads: int = THREADS) -> None:
+    """Run `work(i)` in `threads` threads released at the same instant; re-raise any failure."""
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def target(index: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            work(index)
+        except BaseException as error:  # noqa: BLE001  # re-raised in the test thread below
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    pool = [threading.Thread(target=target, args=(i,)) for i in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in pool), "a writer hung (deadlock?)"
+    if failures:
+        raise failures[0]
 
 
 def is_postgresql() -> bool:

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core.management import call_command
 
 # django-celery-beat ships no type information.
-from django_celery_beat.models import CrontabSchedule, PeriodicTask  # type: ignore[import-untyped]
-from django_celery_beat.schedulers import DatabaseScheduler  # type: ignore[import-untyped]
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
 from freezegun import freeze_time
 
 from budget_system.celery import app

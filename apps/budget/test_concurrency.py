@@ -4,46 +4,17 @@ Each thread has its own database connection (Django's connections are per thread
 are real concurrent transactions contending for the same brand and campaign rows.
 """
 
-import threading
-from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from apps.budget import services
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import utc_today
-from apps.budget.conftest import BrandFactory, CampaignFactory
+from apps.budget.conftest import BrandFactory, CampaignFactory, run_concurrently
 from apps.budget.models import Brand, Campaign, CampaignStatusChange, Spend
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-THREADS = 8
-
-
-def run_concurrently(work: Callable[[int], None], threads: int = THREADS) -> None:
-    """Run `work(i)` in `threads` threads released at the same instant; re-raise any failure."""
-    barrier = threading.Barrier(threads)
-    failures: list[BaseException] = []
-
-    def target(index: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            work(index)
-        except BaseException as error:  # noqa: BLE001  # re-raised in the test thread below
-            failures.append(error)
-        finally:
-            connections.close_all()
-
-    pool = [threading.Thread(target=target, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in pool), "a writer hung (deadlock?)"
-    if failures:
-        raise failures[0]
 
 
 def rows_total(**filters: object) -> Decimal:

@@ -19,7 +19,13 @@ from freezegun import freeze_time
 
 from apps.budget import services
 from apps.budget.choices import CampaignStatus, PauseReason
-from apps.budget.conftest import CampaignFactory, DaypartingScheduleFactory, SpendFactory, day
+from apps.budget.conftest import (
+    CampaignFactory,
+    DaypartingScheduleFactory,
+    SpendFactory,
+    day,
+    run_concurrently,
+)
 from apps.budget.models import Campaign, CampaignStatusChange
 from apps.budget.tasks import (
     check_campaign_budgets,
@@ -27,7 +33,6 @@ from apps.budget.tasks import (
     reset_daily_budgets,
     reset_monthly_budgets,
 )
-from apps.budget.test_concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
 

@@ -34,7 +34,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 # django-celery-beat ships no type information.
-from django_celery_beat.models import PeriodicTask  # type: ignore[import-untyped]
+from django_celery_beat.models import PeriodicTask
 
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import month_start, utc_today

@@ -14,8 +14,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
 # django-celery-beat ships no type information; what this command reads from it is plain values.
-from django_celery_beat.models import PeriodicTask  # type: ignore[import-untyped]
-from django_celery_beat.schedulers import DatabaseScheduler  # type: ignore[import-untyped]
+from django_celery_beat.models import PeriodicTask
+from django_celery_beat.schedulers import DatabaseScheduler
 
 from budget_system.celery import app
 
