@@ -196,6 +196,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute="*/5"),  # every 5 minutes: :00, :05, ... :55
         "options": {"expire_seconds": 450},
     },
+    # Not a budget job: sends webhook deliveries still pending (the broker was down when their
+    # change committed, or a retry is due), so an event never waits for the next status change.
+    "send_webhooks": {
+        "task": "apps.budget.webhook_tasks.send_webhooks",
+        "schedule": crontab(minute="*"),  # every minute
+        "options": {"expire_seconds": 90},
+    },
 }
 
 LOGGING: dict[str, Any] = {

@@ -22,6 +22,8 @@ from budget_system.celery import app
 pytestmark = pytest.mark.django_db(transaction=True)
 
 JOBS = {"reset_daily_budgets", "reset_monthly_budgets", "enforce_dayparting", "check_campaign_budgets"}
+# The four budget jobs, and the webhook sender that runs every minute beside them.
+SCHEDULES = len(JOBS) + 1
 EVERY_DAY = {"reset_daily_budgets", "enforce_dayparting", "check_campaign_budgets"}
 EVERY_HOUR = {"enforce_dayparting", "check_campaign_budgets"}
 
@@ -36,7 +38,7 @@ def due_by_declared_crontabs(last_run_at: datetime, now: datetime) -> set[str]:
         return {
             name
             for name, entry in settings.CELERY_BEAT_SCHEDULE.items()
-            if entry["schedule"].is_due(last_run_at).is_due
+            if name in JOBS and entry["schedule"].is_due(last_run_at).is_due
         }
 
 
@@ -113,7 +115,7 @@ def stored_schedules() -> dict[str, dict[str, Any]]:
 def test_setup_schedules_stores_the_four_jobs_in_utc() -> None:
     out = setup_schedules()
 
-    assert "4 schedules: 4 created, 0 updated, 0 unchanged" in out
+    assert f"{SCHEDULES} schedules: {SCHEDULES} created, 0 updated, 0 unchanged" in out
     assert "created: check_campaign_budgets: */5 * * * * (m/h/dM/MY/d) UTC" in out
     stored = stored_schedules()
     crontabs = {
@@ -152,6 +154,13 @@ def test_beat_sends_the_frequent_jobs_with_an_expiry() -> None:
 
     assert schedule["check_campaign_budgets"].options["expires"] == 450
     assert schedule["enforce_dayparting"].options["expires"] == 90 * 60
+    assert schedule["send_webhooks"].options["expires"] == 90
+
+
+def test_beat_sends_pending_webhooks_every_minute() -> None:
+    assert "send_webhooks" in due_by_database_scheduler(
+        moment("2026-03-18 11:06"), moment("2026-03-18 11:07")
+    )
 
 
 def test_setup_schedules_run_again_changes_nothing() -> None:
@@ -160,10 +169,10 @@ def test_setup_schedules_run_again_changes_nothing() -> None:
 
     out = setup_schedules()
 
-    assert "4 schedules: 0 created, 0 updated, 4 unchanged" in out
+    assert f"{SCHEDULES} schedules: 0 created, 0 updated, {SCHEDULES} unchanged" in out
     assert stored_schedules() == stored
-    assert CrontabSchedule.objects.count() == crontabs == 4
-    assert PeriodicTask.objects.count() == 4
+    assert CrontabSchedule.objects.count() == crontabs == SCHEDULES
+    assert PeriodicTask.objects.count() == SCHEDULES
 
 
 def test_beat_start_up_and_setup_schedules_agree() -> None:
@@ -174,7 +183,7 @@ def test_beat_start_up_and_setup_schedules_agree() -> None:
     DatabaseScheduler(app=app)
     # then: the same rows, untouched; and the command afterwards finds nothing to do
     assert stored_schedules() == stored
-    assert "0 created, 0 updated, 4 unchanged" in setup_schedules()
+    assert f"0 created, 0 updated, {SCHEDULES} unchanged" in setup_schedules()
 
 
 def test_beat_alone_creates_the_same_rows_as_the_command() -> None:
@@ -182,7 +191,7 @@ def test_beat_alone_creates_the_same_rows_as_the_command() -> None:
     DatabaseScheduler(app=app)
     assert set(stored_schedules()) == JOBS
 
-    assert "0 created, 0 updated, 4 unchanged" in setup_schedules()
+    assert f"0 created, 0 updated, {SCHEDULES} unchanged" in setup_schedules()
 
 
 def test_an_admin_edit_of_a_declared_schedule_is_restored_but_a_pause_is_kept() -> None:
@@ -203,6 +212,9 @@ def test_an_admin_edit_of_a_declared_schedule_is_restored_but_a_pause_is_kept() 
 def test_setup_schedules_dry_run_writes_nothing() -> None:
     out = setup_schedules("--dry-run")
 
-    assert "4 schedules: 4 created, 0 updated, 0 unchanged (dry run: nothing written)" in out
+    assert (
+        f"{SCHEDULES} schedules: {SCHEDULES} created, 0 updated, 0 unchanged (dry run: nothing written)"
+        in out
+    )
     assert PeriodicTask.objects.count() == 0
     assert CrontabSchedule.objects.count() == 0
