@@ -1,21 +1,21 @@
 """The naive baseline: the four jobs written the obvious way with the ORM, to measure the set-based
 jobs against (issue 7: "load each campaign, decide in Python, save() per row").
 
-Not a straw man: it reads campaigns in chunks with their brand and dayparting prefetched, holds
-one transaction and the same brand-table lock as the real jobs, and applies the very same rule
-(`rules.decide_status`). What makes it naive is the shape: one Python decision and one `save()`
-(plus one audit `create()`) per changed row, and for the check one aggregate query per campaign.
-It runs over the campaigns with ids up to `limit` (the first `limit / 10` brands, see
-`bench.dataset`), so it can be measured on a subset of a large data set.
+The obvious way, as a first version of a Celery task would be written: iterate over the campaigns
+(`.iterator()`, so at least memory stays flat), read each one's brand and dayparting rows through
+the relations (a query each), apply the very same rule (`rules.decide_status`), and `save()` each
+changed row with its audit row, in autocommit (each save its own transaction, as in a task body
+without `atomic`); the check sums each campaign's Spend rows with one aggregate query per campaign.
+It has the jobs' semantics (a roll-over only of stale aggregates, COMPLETED left alone), not
+their locking. It runs over the campaigns with ids up to `limit` (the first `limit / 10` brands,
+see `bench.dataset`), so it can be measured on a subset of a large data set.
 """
 
-from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -23,7 +23,6 @@ from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.models import Brand, Campaign, CampaignStatusChange, DaypartingSchedule, Spend
 from apps.budget.money import ZERO
 from apps.budget.rules import CampaignFacts, Moment, Window, decide_status
-from apps.budget.services import lock_all_brands
 from bench.dataset import brand_of
 
 CHUNK = 2_000
@@ -51,23 +50,21 @@ def _roll(owner: Brand | Campaign, moment: Moment, *, daily: bool, monthly: bool
     return changed
 
 
-AGGREGATES = ["daily_spend", "daily_spend_day", "monthly_spend", "monthly_spend_month"]
-
-
 def _campaigns(limit: int, *, dayparted_only: bool = False) -> Iterator[Campaign]:
     queryset: QuerySet[Campaign] = Campaign.objects.filter(pk__lte=limit)
     if dayparted_only:
         queryset = queryset.filter(Exists(DaypartingSchedule.objects.filter(campaign=OuterRef("pk"))))
-    return queryset.order_by("pk").prefetch_related("dayparting").iterator(chunk_size=CHUNK)
+    return queryset.order_by("pk").iterator(chunk_size=CHUNK)
 
 
-def _brands(limit: int) -> dict[int, Brand]:
-    return {brand.pk: brand for brand in Brand.objects.filter(pk__lte=brand_of(limit))}
+def _brands(limit: int) -> Iterator[Brand]:
+    return Brand.objects.filter(pk__lte=brand_of(limit)).order_by("pk").iterator(chunk_size=CHUNK)
 
 
-def _apply_rule(campaign: Campaign, brand: Brand, moment: Moment, *, actor: str, now: datetime) -> bool:
+def _apply_rule(campaign: Campaign, moment: Moment, *, actor: str, now: datetime) -> bool:
     if campaign.status == CampaignStatus.COMPLETED:
         return False
+    brand = campaign.brand  # one query per campaign: the obvious way
     facts = CampaignFacts(
         status=CampaignStatus(campaign.status),
         pause_reason=PauseReason(campaign.pause_reason),
@@ -90,27 +87,24 @@ def _apply_rule(campaign: Campaign, brand: Brand, moment: Moment, *, actor: str,
         changed_at=now,
     )
     campaign.status, campaign.pause_reason = decision.status, decision.reason
-    campaign.save(update_fields=["status", "pause_reason"])
+    campaign.save()
     return True
 
 
 def reset(*, daily: bool, monthly: bool, limit: int, actor: str) -> Saved:
-    """The daily / monthly reset: roll each stale aggregate, save it, then the rule for each."""
+    """The daily / monthly reset: roll each stale aggregate and save it, then the rule for each."""
     now = timezone.now()
     moment = Moment.at(now)
     saved = Saved()
-    with transaction.atomic():
-        lock_all_brands()
-        brands = _brands(limit)
-        for brand in brands.values():
-            if _roll(brand, moment, daily=daily, monthly=monthly):
-                brand.save(update_fields=AGGREGATES)
-                saved.aggregates += 1
-        for campaign in _campaigns(limit):
-            if _roll(campaign, moment, daily=daily, monthly=monthly):
-                campaign.save(update_fields=AGGREGATES)
-                saved.aggregates += 1
-            saved.statuses += _apply_rule(campaign, brands[campaign.brand_id], moment, actor=actor, now=now)
+    for brand in _brands(limit):
+        if _roll(brand, moment, daily=daily, monthly=monthly):
+            brand.save()
+            saved.aggregates += 1
+    for campaign in _campaigns(limit):
+        if _roll(campaign, moment, daily=daily, monthly=monthly):
+            campaign.save()
+            saved.aggregates += 1
+        saved.statuses += _apply_rule(campaign, moment, actor=actor, now=now)
     return saved
 
 
@@ -119,46 +113,42 @@ def enforce_dayparting(*, limit: int, actor: str) -> Saved:
     now = timezone.now()
     moment = Moment.at(now)
     saved = Saved()
-    with transaction.atomic():
-        lock_all_brands()
-        brands = _brands(limit)
-        for campaign in _campaigns(limit, dayparted_only=True):
-            saved.statuses += _apply_rule(campaign, brands[campaign.brand_id], moment, actor=actor, now=now)
+    for campaign in _campaigns(limit, dayparted_only=True):
+        saved.statuses += _apply_rule(campaign, moment, actor=actor, now=now)
     return saved
 
 
 def check(*, limit: int, actor: str) -> Saved:
     """The 5-minute check: each campaign's aggregates summed from its Spend rows (one query per
-    campaign), each brand's from its campaigns, saved where they differ, then the rule for each."""
+    campaign) and each brand's from its campaigns' (one query per brand), saved where they differ,
+    then the rule for each campaign."""
     now = timezone.now()
     moment = Moment.at(now)
     saved = Saved()
-    with transaction.atomic():
-        lock_all_brands()
-        brands = _brands(limit)
-        brand_totals: dict[int, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-        for campaign in _campaigns(limit):
-            sums = Spend.objects.filter(
-                campaign_id=campaign.pk, date__gte=moment.month, date__lte=moment.today
-            ).aggregate(daily=Sum("amount", filter=Q(date=moment.today)), monthly=Sum("amount"))
-            daily, monthly = sums["daily"] or ZERO, sums["monthly"] or ZERO
-            current = (campaign.daily_spend, campaign.daily_spend_day, campaign.monthly_spend)
-            if current != (daily, moment.today, monthly) or campaign.monthly_spend_month != moment.month:
-                campaign.daily_spend, campaign.daily_spend_day = daily, moment.today
-                campaign.monthly_spend, campaign.monthly_spend_month = monthly, moment.month
-                campaign.save(update_fields=AGGREGATES)
-                saved.aggregates += 1
-            totals = brand_totals[campaign.brand_id]
-            totals[0] += daily
-            totals[1] += monthly
-        for brand in brands.values():
-            daily, monthly = brand_totals[brand.pk]
-            current = (brand.daily_spend, brand.daily_spend_day, brand.monthly_spend)
-            if current != (daily, moment.today, monthly) or brand.monthly_spend_month != moment.month:
-                brand.daily_spend, brand.daily_spend_day = daily, moment.today
-                brand.monthly_spend, brand.monthly_spend_month = monthly, moment.month
-                brand.save(update_fields=AGGREGATES)
-                saved.aggregates += 1
-        for campaign in _campaigns(limit):
-            saved.statuses += _apply_rule(campaign, brands[campaign.brand_id], moment, actor=actor, now=now)
+    for campaign in _campaigns(limit):
+        sums = Spend.objects.filter(
+            campaign_id=campaign.pk, date__gte=moment.month, date__lte=moment.today
+        ).aggregate(daily=Sum("amount", filter=Q(date=moment.today)), monthly=Sum("amount"))
+        if _differs(campaign, sums, moment):
+            saved.aggregates += 1
+    for brand in _brands(limit):
+        sums = Campaign.objects.filter(brand_id=brand.pk).aggregate(
+            daily=Sum("daily_spend"), monthly=Sum("monthly_spend")
+        )
+        if _differs(brand, sums, moment):
+            saved.aggregates += 1
+    for campaign in _campaigns(limit):
+        saved.statuses += _apply_rule(campaign, moment, actor=actor, now=now)
     return saved
+
+
+def _differs(owner: Brand | Campaign, sums: dict[str, Decimal | None], moment: Moment) -> bool:
+    """Set the owner's aggregates to `sums` of the current day and month; save when they differed."""
+    daily, monthly = sums["daily"] or ZERO, sums["monthly"] or ZERO
+    current = (owner.daily_spend, owner.daily_spend_day, owner.monthly_spend, owner.monthly_spend_month)
+    if current == (daily, moment.today, monthly, moment.month):
+        return False
+    owner.daily_spend, owner.daily_spend_day = daily, moment.today
+    owner.monthly_spend, owner.monthly_spend_month = monthly, moment.month
+    owner.save()
+    return True

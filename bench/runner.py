@@ -23,9 +23,11 @@ from functools import partial
 from time import perf_counter
 from typing import Any
 
+import psycopg
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
+from psycopg import sql
 
 from apps.budget import tasks
 from apps.budget.models import Brand, Campaign, DaypartingSchedule, Spend
@@ -118,6 +120,25 @@ def describe_naive(saved: object) -> str:
     return saved.describe() if isinstance(saved, naive.Saved) else ""
 
 
+def ensure_database() -> bool:
+    """Create the PostgreSQL database when it does not exist yet (a fresh clone); True if created."""
+    if connection.vendor != "postgresql":
+        return False
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname="postgres",
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        user=settings["USER"] or None,
+        password=settings["PASSWORD"] or None,
+        autocommit=True,
+    ) as server:
+        if server.execute("SELECT 1 FROM pg_database WHERE datname = %s", [settings["NAME"]]).fetchone():
+            return False
+        server.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings["NAME"])))
+    return True
+
+
 def floor_update() -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {Campaign._meta.db_table} SET daily_budget = daily_budget")
@@ -159,8 +180,17 @@ class Run:
 
     # --- steps ---------------------------------------------------------------------------------------
 
+    def still_same_day(self) -> None:
+        """The data set and the scenarios are of one UTC day: past midnight, figures would mix days."""
+        if timezone.now().date() != self.shape.today:
+            raise RuntimeError(
+                f"UTC midnight passed during the benchmark (data set of {self.shape.today}): the "
+                "scenarios no longer hold; run it again"
+            )
+
     def prepare(self, spec: JobSpec, mode: str) -> Callable[[], None]:
         def prepare() -> None:
+            self.still_same_day()
             dataset.restore()
             if mode == "work":
                 spec.scenario(self.shape)
@@ -172,8 +202,12 @@ class Run:
         self.progress("migrating the schema")
         call_command("migrate", verbosity=0, interactive=False)
         if self.options.reuse and dataset.loaded_shape_matches(self.shape):
-            self.progress("reusing the data set already loaded")
+            self.progress("reusing the data set already loaded; one check for spend added since")
+            # An earlier run's ingestion added spend after the snapshot: count it, then snapshot.
             dataset.restore()
+            tasks.check_campaign_budgets()
+            dataset.vacuum(Brand, Campaign)
+            dataset.take_snapshot(self.shape)
             self.report.dataset["reused"] = True
         else:
             self.progress(
@@ -295,6 +329,7 @@ class Run:
         )
 
     def ingestion(self) -> None:
+        self.still_same_day()
         seconds = self.options.ingest_seconds
         copy_rows = min(COPY_FLOOR_ROWS, max(self.shape.spend_rows, 1_000))
         self.progress(f"COPY floor: {copy_rows:,} spend rows (rolled back)")
@@ -511,6 +546,8 @@ class Run:
             )
 
     def execute(self) -> Report:
+        if ensure_database():
+            self.progress(f"created database {connection.settings_dict['NAME']}")
         self.report.machine = machine_facts()
         self.build()
         parts = self.options.parts
@@ -528,6 +565,7 @@ class Run:
         if "ingest" in parts:
             self.ingestion()
         self.targets()
+        self.still_same_day()
         self.report.machine["load_average_at_end"] = os.getloadavg()
         self.report.meta["seconds"] = round(perf_counter() - self.progress.started, 1)
         return self.report

@@ -92,6 +92,7 @@ def test_benchmark_reports_every_figure_and_target(tmp_path: Path) -> None:
         assert work["naive_size"] == 300
         assert work["rss_mb"] > 0
     assert figures["ingest:api:10000"]["naive_speedup"] > 0
+    assert not figures["admin:campaign_list"]["detail"].startswith("0 queries")
 
     # and every target of the issue has a verdict, in the JSON and in the table
     verdicts = {target["text"]: target["verdict"] for target in report["targets"]}
