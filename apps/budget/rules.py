@@ -183,23 +183,27 @@ def decide_status(facts: CampaignFacts, moment: Moment) -> Decision:
 
 
 class RuleSql(NamedTuple):
-    status: str
-    reason: str
+    """The rule as SQL: `step` picks the first precedence step that applies (0: none applies);
+    `outcomes` is a common table expression mapping each step to its status and reason, so that
+    the conditions are evaluated once per campaign, not once per output column."""
+
+    step: str
+    outcomes: str
 
 
 def status_rule_sql(dayparting_table: str) -> RuleSql:
-    """`CASE` expressions for the new status and the new reason, in the order of PRECEDENCE."""
-    conditions = [f"({step.sql.format(dayparting=dayparting_table)})" for step in PRECEDENCE]
-
-    def case(values: list[str], otherwise: str) -> str:
-        whens = " ".join(
-            f"WHEN {cond} THEN '{value}'" for cond, value in zip(conditions, values, strict=True)
-        )
-        return f"CASE {whens} ELSE '{otherwise}' END"
-
+    """The precedence list as SQL, in the order of PRECEDENCE."""
+    whens = " ".join(
+        f"WHEN ({step.sql.format(dayparting=dayparting_table)}) THEN {number}"
+        for number, step in enumerate(PRECEDENCE, start=1)
+    )
+    decisions = [ACTIVE, *(step.decision for step in PRECEDENCE)]
+    rows = ", ".join(
+        f"({number}, '{decision.status.value}', '{decision.reason.value}')"
+        for number, decision in enumerate(decisions)
+    )
     return RuleSql(
-        status=case([step.decision.status.value for step in PRECEDENCE], ACTIVE.status.value),
-        reason=case([step.decision.reason.value for step in PRECEDENCE], ACTIVE.reason.value),
+        step=f"CASE {whens} ELSE 0 END", outcomes=f"outcomes (step, status, reason) AS (VALUES {rows})"
     )
 
 

@@ -8,15 +8,18 @@ the `IMMEDIATE` transaction mode already serialises writers.
 """
 
 import logging
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import reduce
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, Count, DateField, F, Q, Value, When
 
 from apps.budget import webhooks
 from apps.budget.choices import CampaignStatus, PauseReason
@@ -30,7 +33,7 @@ from apps.budget.models import (
     SpendTally,
     SpendTotal,
 )
-from apps.budget.money import parse_money
+from apps.budget.money import CentsField, parse_money
 from apps.budget.rules import (
     COMPLETED,
     CampaignFacts,
@@ -593,12 +596,13 @@ def apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChang
         cursor.execute(f"DELETE FROM {DECISIONS_TABLE}")
         cursor.execute(
             f"INSERT INTO {DECISIONS_TABLE} (campaign_id, old_status, new_status, new_reason)"
-            " SELECT id, old_status, new_status, new_reason FROM ("
-            f"  SELECT c.id AS id, c.status AS old_status, c.pause_reason AS old_reason,"
-            f"   {rule.status} AS new_status, {rule.reason} AS new_reason"
+            f" WITH {rule.outcomes}"
+            " SELECT d.id, d.old_status, o.status, o.reason FROM ("
+            f"  SELECT c.id AS id, c.status AS old_status, c.pause_reason AS old_reason, {rule.step} AS step"
             f"  FROM {campaign_table} c JOIN {brand_table} b ON b.id = c.brand_id"
             f"  WHERE {scope.sql}"
-            " ) d WHERE d.old_status <> d.new_status OR d.old_reason <> d.new_reason",
+            " ) d JOIN outcomes o ON o.step = d.step"
+            " WHERE d.old_status <> o.status OR d.old_reason <> o.reason",
             params,
         )
         cursor.execute(
@@ -640,17 +644,35 @@ def lock_all_brands() -> None:
 
 
 def _roll_over(moment: Moment, *, daily: bool, monthly: bool) -> Rollover:
-    """Move stale aggregates to the current day / month, counting nothing yet (set-based)."""
+    """Move stale aggregates to the current day / month, counting nothing yet (set-based).
+
+    One read pass per table counts what is stale; then one UPDATE per table rolls both periods,
+    so a row is written at most once whatever has to move.
+    """
+    periods = [
+        (name, column, period_field, start)
+        for name, column, period_field, start, wanted in (
+            ("daily", "daily_spend", "daily_spend_day", moment.today, daily),
+            ("monthly", "monthly_spend", "monthly_spend_month", moment.month, monthly),
+        )
+        if wanted
+    ]
     counts: dict[str, int] = {}
     for model, prefix in ((Brand, "brands"), (Campaign, "campaigns")):
-        if daily:
-            counts[f"{prefix}_daily"] = model.objects.filter(daily_spend_day__lt=moment.today).update(
-                daily_spend=Decimal("0.00"), daily_spend_day=moment.today
-            )
-        if monthly:
-            counts[f"{prefix}_monthly"] = model.objects.filter(monthly_spend_month__lt=moment.month).update(
-                monthly_spend=Decimal("0.00"), monthly_spend_month=moment.month
-            )
+        stale = {name: Q(**{f"{period_field}__lt": start}) for name, _f, period_field, start in periods}
+        found = model.objects.aggregate(**{name: Count("pk", filter=q) for name, q in stale.items()})
+        counts.update({f"{prefix}_{name}": found[name] for name in stale})
+        updates: dict[str, Case] = {}
+        for name, column, period_field, start in periods:
+            if found[name]:
+                updates[column] = Case(
+                    When(stale[name], then=Value(0)), default=F(column), output_field=CentsField()
+                )
+                updates[period_field] = Case(
+                    When(stale[name], then=Value(start)), default=F(period_field), output_field=DateField()
+                )
+        if updates:
+            model.objects.filter(reduce(operator.or_, stale.values())).update(**updates)
     return Rollover(**counts)
 
 
@@ -693,12 +715,22 @@ def _tally_new_spend(moment: Moment) -> int:
     return int(new_rows)
 
 
+def _effective(table: str) -> str:
+    """SQL: the table's aggregates, as the rule reads them, differ from the sums in `t`."""
+    return (
+        f"(CASE WHEN {table}.daily_spend_day = %(today)s THEN {table}.daily_spend ELSE 0 END) <> t.daily"
+        f" OR (CASE WHEN {table}.monthly_spend_month = %(month)s THEN {table}.monthly_spend ELSE 0 END)"
+        " <> t.monthly"
+    )
+
+
 def _reconcile(moment: Moment) -> Drift:
     """Set every aggregate to the sum of its Spend rows of the current day / month.
 
     The sums come from SpendTotal, brought up to date first, so the cost follows the number of
-    campaigns and of new rows, not the month's rows. Only aggregates that differ are written;
-    the counts are the drift that was repaired.
+    campaigns and of new rows, not the month's rows. Only aggregates whose value (as the rule
+    reads it: a stale period counts zero) differs are written, and moved to the current period in
+    the same write; the counts are the drift that was repaired.
     """
     _tally_new_spend(moment)
     campaign_table, brand_table = Campaign._meta.db_table, Brand._meta.db_table
@@ -716,10 +748,7 @@ def _reconcile(moment: Moment) -> Drift:
             f"  LEFT JOIN {total_table} m"
             "   ON m.campaign_id = c.id AND m.period = %(mon)s AND m.starts_on = %(month)s"
             " ) t"
-            f" WHERE {campaign_table}.id = t.id AND ({campaign_table}.daily_spend <> t.daily"
-            f"  OR {campaign_table}.monthly_spend <> t.monthly"
-            f"  OR {campaign_table}.daily_spend_day <> %(today)s"
-            f"  OR {campaign_table}.monthly_spend_month <> %(month)s)",
+            f" WHERE {campaign_table}.id = t.id AND ({_effective(campaign_table)})",
             params,
         )
         campaigns = cursor.rowcount
@@ -727,14 +756,15 @@ def _reconcile(moment: Moment) -> Drift:
             f"UPDATE {brand_table} SET daily_spend = t.daily, monthly_spend = t.monthly,"
             " daily_spend_day = %(today)s, monthly_spend_month = %(month)s"
             " FROM ("
-            "  SELECT b.id AS id, COALESCE(SUM(c.daily_spend), 0) AS daily,"
-            "   COALESCE(SUM(c.monthly_spend), 0) AS monthly"
+            # A campaign still counting an earlier period adds nothing, as in the rule.
+            "  SELECT b.id AS id,"
+            "   COALESCE(SUM(CASE WHEN c.daily_spend_day = %(today)s THEN c.daily_spend ELSE 0 END), 0)"
+            "   AS daily,"
+            "   COALESCE(SUM(CASE WHEN c.monthly_spend_month = %(month)s THEN c.monthly_spend ELSE 0 END), 0)"
+            "   AS monthly"
             f"  FROM {brand_table} b LEFT JOIN {campaign_table} c ON c.brand_id = b.id GROUP BY b.id"
             " ) t"
-            f" WHERE {brand_table}.id = t.id AND ({brand_table}.daily_spend <> t.daily"
-            f"  OR {brand_table}.monthly_spend <> t.monthly"
-            f"  OR {brand_table}.daily_spend_day <> %(today)s"
-            f"  OR {brand_table}.monthly_spend_month <> %(month)s)",
+            f" WHERE {brand_table}.id = t.id AND ({_effective(brand_table)})",
             params,
         )
         brands = cursor.rowcount
@@ -777,7 +807,8 @@ def check_budgets(*, actor: str = SYSTEM_ACTOR, now: datetime | None = None) -> 
     moment = Moment.at(now)
     with transaction.atomic():
         lock_all_brands()
-        rolled = _roll_over(moment, daily=True, monthly=True)
+        # Repaired rows move to the current period as they are written; the rest roll after.
         drift = _reconcile(moment)
+        rolled = _roll_over(moment, daily=True, monthly=True)
         changes = apply_rule_in_sql(all_scope(), actor=actor, now=now)
     return JobReport(today=moment.today, rolled=rolled, changes=changes, drift=drift)
