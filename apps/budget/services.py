@@ -633,6 +633,12 @@ def _describe(transitions: Iterable[Transition]) -> str:
     return ", ".join(f"{t.label()}: {t.count}" for t in transitions)
 
 
+# How long a job waits for writers to let go of the brand table before it gives up with
+# OperationalError (the Celery task then retries with backoff) instead of queueing every
+# spend writer behind it until the task's time limit.
+JOB_LOCK_TIMEOUT_MS = 30_000
+
+
 def lock_all_brands() -> None:
     """Hold every brand (and so every campaign writer) still for a set-based job.
 
@@ -640,6 +646,7 @@ def lock_all_brands() -> None:
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('lock_timeout', %s, true)", [f"{JOB_LOCK_TIMEOUT_MS}ms"])
             cursor.execute(f"LOCK TABLE {Brand._meta.db_table} IN EXCLUSIVE MODE")
 
 

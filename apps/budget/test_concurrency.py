@@ -4,9 +4,11 @@ Each thread has its own database connection (Django's connections are per thread
 are real concurrent transactions contending for the same brand and campaign rows.
 """
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import OperationalError, connections, transaction
 
 from apps.budget import services
 from apps.budget.choices import CampaignStatus, PauseReason
@@ -111,3 +113,34 @@ def test_two_jobs_at_once_write_each_change_once() -> None:
     assert CampaignStatusChange.objects.count() == len(campaigns)
     assert set(Campaign.objects.values_list("pause_reason", flat=True)) == {PauseReason.DAILY_BUDGET}
     assert Brand.objects.count() == 20
+
+
+def test_a_job_gives_up_on_a_brand_lock_held_too_long_and_leaves_ingestion_running(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given: a writer holds a brand row lock (a stuck transaction)
+    campaign = CampaignFactory.create()
+    monkeypatch.setattr(services, "JOB_LOCK_TIMEOUT_MS", 300)
+    holding, release = threading.Event(), threading.Event()
+
+    def stuck_writer() -> None:
+        try:
+            with transaction.atomic():
+                services.lock_campaign(campaign.pk)
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=stuck_writer)
+    writer.start()
+    try:
+        assert holding.wait(timeout=10)
+        # when / then: the job fails fast with the error its task retries on
+        with pytest.raises(OperationalError, match="lock timeout"):
+            services.check_budgets(actor="job:check_campaign_budgets")
+    finally:
+        release.set()
+        writer.join(timeout=30)
+    # and once the lock is gone, the same job runs
+    assert services.check_budgets(actor="job:check_campaign_budgets").drift == services.Drift()
