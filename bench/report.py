@@ -3,6 +3,7 @@
 import json
 import os
 import platform
+import subprocess
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -101,6 +102,26 @@ def _proc_value(path: str, key: str) -> str | None:
     return None
 
 
+def code_version() -> str:
+    """The commit measured, with "+changes" when the application code differs from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 -- git from PATH, as a developer runs it
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--", "apps", "budget_system"],  # noqa: S607 -- as above
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{commit}+changes" if changes else commit
+
+
 def machine_facts() -> dict[str, Any]:
     memory = _proc_value("/proc/meminfo", "MemTotal")
     facts: dict[str, Any] = {
@@ -167,6 +188,11 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequenc
     return [line(headers), line(["-" * width for width in widths]), *(line(row) for row in rows)]
 
 
+def _code(meta: dict[str, Any]) -> str:
+    start, end = meta.get("code_at_start"), meta.get("code_at_end")
+    return f"{start}" if start == end else f"{start} at the start, {end} at the end"
+
+
 def render(report: Report) -> str:
     meta, machine, dataset = report.meta, report.machine, report.dataset
     lines = [
@@ -175,7 +201,12 @@ def render(report: Report) -> str:
         f"Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, "
         f"{machine['database_version']}; load average at start {machine['load_average_at_start'][0]:.2f}"
         " (shared machine: figures are noisy)",
-        f"Command: {meta['command']}",
+        f"Command: {meta['command']}   Code: {meta['code_at_start']}"
+        + (
+            ""
+            if meta["code_at_start"] == meta.get("code_at_end")
+            else f" (at the end: {meta.get('code_at_end')})"
+        ),
         "",
     ]
     headers = ("Figure", "Value", "Runs", "vs floor", "Naive", "x faster", "RSS MB", "Detail")
@@ -245,7 +276,7 @@ def write_chart(report: Report, path: Path) -> None:
     jobs_axis.set_xscale("log")
     jobs_axis.set_xlabel("seconds (log scale)")
     jobs_axis.set_title(f"Jobs at {report.dataset['campaigns']:,} campaigns")
-    jobs_axis.legend(fontsize=8, loc="lower right")
+    jobs_axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2)
 
     rates = [figure for figure in report.figures if figure.group == "ingestion"]
     rate_positions = list(range(len(rates)))
@@ -260,7 +291,7 @@ def write_chart(report: Report, path: Path) -> None:
     ingest_axis.set_xscale("log")
     ingest_axis.set_xlabel("records per second (log scale)")
     ingest_axis.set_title("Ingestion")
-    ingest_axis.legend(fontsize=8, loc="lower right")
+    ingest_axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2)
     chart.suptitle(
         f"{report.meta['started_at']} - {report.machine['database_version']} - "
         f"{report.machine['cores']} cores - {report.dataset['spend_rows']:,} spend rows"

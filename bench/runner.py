@@ -35,7 +35,17 @@ from bench import dataset, explain, ingest, naive
 from bench.admin_list import admin_list_timing
 from bench.cli import Options
 from bench.measure import Memory, Timing, memory_of, time_runs
-from bench.report import Figure, Report, Target, machine_facts, render, verdict, write_chart, write_json
+from bench.report import (
+    Figure,
+    Report,
+    Target,
+    code_version,
+    machine_facts,
+    render,
+    verdict,
+    write_chart,
+    write_json,
+)
 
 MODES = ("work", "steady")
 COPY_FLOOR_ROWS = 100_000
@@ -549,6 +559,7 @@ class Run:
         if ensure_database():
             self.progress(f"created database {connection.settings_dict['NAME']}")
         self.report.machine = machine_facts()
+        self.report.meta["code_at_start"] = code_version()
         self.build()
         parts = self.options.parts
         if "jobs" in parts:
@@ -567,6 +578,7 @@ class Run:
         self.targets()
         self.still_same_day()
         self.report.machine["load_average_at_end"] = os.getloadavg()
+        self.report.meta["code_at_end"] = code_version()
         self.report.meta["seconds"] = round(perf_counter() - self.progress.started, 1)
         return self.report
 
