@@ -102,21 +102,20 @@ def _proc_value(path: str, key: str) -> str | None:
     return None
 
 
+# What decides the figures: a commit that only touches the README or the tests is the same code.
+APPLICATION = ("apps", "budget_system", "requirements.txt")
+
+
+def _git(*args: str) -> str:
+    # git from PATH with fixed arguments, as a developer runs it.
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603, S607
+
+
 def code_version() -> str:
-    """The commit measured, with "+changes" when the application code differs from it."""
+    """The last commit that changed the application, with "+changes" when the working tree differs."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 -- git from PATH, as a developer runs it
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--", "apps", "budget_system"],  # noqa: S607 -- as above
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        commit = _git("log", "-1", "--format=%h", "--", *APPLICATION)
+        changes = _git("status", "--porcelain", "--", *APPLICATION)
     except (OSError, subprocess.CalledProcessError):
         return "unknown (not a git checkout)"
     return f"{commit}+changes" if changes else commit
@@ -193,24 +192,17 @@ def _code(meta: dict[str, Any]) -> str:
     return f"{start}" if start == end else f"{start} at the start, {end} at the end"
 
 
-def render(report: Report) -> str:
-    meta, machine, dataset = report.meta, report.machine, report.dataset
-    lines = [
-        f"Benchmark {meta['started_at']}: {dataset['campaigns']:,} campaigns, {dataset['brands']:,} brands, "
-        f"{dataset['spend_rows']:,} spend rows, {dataset['dayparting_rows']:,} dayparting rows",
-        f"Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, "
-        f"{machine['database_version']}; load average at start {machine['load_average_at_start'][0]:.2f}"
-        " (shared machine: figures are noisy)",
-        f"Command: {meta['command']}   Code: {meta['code_at_start']}"
-        + (
-            ""
-            if meta["code_at_start"] == meta.get("code_at_end")
-            else f" (at the end: {meta.get('code_at_end')})"
-        ),
-        "",
-    ]
-    headers = ("Figure", "Value", "Runs", "vs floor", "Naive", "x faster", "RSS MB", "Detail")
-    rows = [
+FIGURE_HEADERS = ("Figure", "Value", "Runs", "vs floor", "Naive", "x faster", "RSS MB", "Detail")
+TARGET_HEADERS = ("Target", "Measured", "Result", "Note")
+LEGEND = (
+    "vs floor: job time / bare UPDATE of all campaign rows; ingestion rate / COPY rate. x faster: "
+    "naive baseline time (scaled per campaign when it ran on fewer) / job time; for batches, "
+    "over single record_spend calls. RSS: peak of a fresh job process (+ over the same process idle)."
+)
+
+
+def _figure_rows(report: Report) -> list[tuple[str, ...]]:
+    return [
         (
             figure.label,
             _value(figure),
@@ -223,20 +215,48 @@ def render(report: Report) -> str:
         )
         for figure in report.figures
     ]
-    lines += _table(headers, rows, (False, True, True, True, True, True, True, False))
-    lines += [
-        "",
-        "vs floor: job time / bare UPDATE of all campaign rows; ingestion rate / COPY rate. x faster: "
-        "naive baseline time (scaled per campaign when it ran on fewer) / job time; for batches, "
-        "over single record_spend calls. RSS: peak of a fresh job process (+ over the same process idle).",
-        "",
+
+
+def _target_rows(report: Report) -> list[tuple[str, ...]]:
+    return [(target.text, target.measured, target.verdict, target.note) for target in report.targets]
+
+
+def _heading(report: Report) -> list[str]:
+    meta, machine, dataset = report.meta, report.machine, report.dataset
+    return [
+        f"Benchmark {meta['started_at']}: {dataset['campaigns']:,} campaigns, {dataset['brands']:,} brands, "
+        f"{dataset['spend_rows']:,} spend rows, {dataset['dayparting_rows']:,} dayparting rows",
+        f"Machine: {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB, "
+        f"{machine['database_version']}; load average at start {machine['load_average_at_start'][0]:.2f}"
+        " (shared machine: figures are noisy)",
+        f"Command: {meta['command']}   Code: {_code(meta)}",
     ]
-    target_rows = [(target.text, target.measured, target.verdict, target.note) for target in report.targets]
-    lines += _table(("Target", "Measured", "Result", "Note"), target_rows, (False, False, False, False))
+
+
+def render(report: Report) -> str:
+    lines = [*_heading(report), ""]
+    lines += _table(FIGURE_HEADERS, _figure_rows(report), (False, True, True, True, True, True, True, False))
+    lines += ["", LEGEND, ""]
+    lines += _table(TARGET_HEADERS, _target_rows(report), (False, False, False, False))
     for job, statements in report.slowest_statements.items():
         lines += ["", f"Slowest statements of {job}:"]
         lines += [f"  {s['seconds']:8.3f} s  {s['sql'][:150]}" for s in statements]
     return "\n".join(lines)
+
+
+def _markdown_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return [line(headers), line(["---"] * len(headers)), *(line(row) for row in rows)]
+
+
+def render_markdown(report: Report) -> str:
+    """The same tables in Markdown, to paste into the README's Performance section."""
+    lines = [f"{line}  " for line in _heading(report)]
+    lines += ["", *_markdown_table(FIGURE_HEADERS, _figure_rows(report)), "", LEGEND, ""]
+    lines += _markdown_table(TARGET_HEADERS, _target_rows(report))
+    return "\n".join(lines) + "\n"
 
 
 # --- Files -----------------------------------------------------------------------------------------------
@@ -248,6 +268,7 @@ def write_json(report: Report, out: Path, stamp: str) -> Path:
     path = out / f"{stamp}.json"
     path.write_text(text)
     (out / "latest.json").write_text(text)
+    (out / "latest.md").write_text(render_markdown(report))
     return path
 
 

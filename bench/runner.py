@@ -591,5 +591,5 @@ def run(options: Options) -> int:
     json_path = write_json(report, options.out, stamp)
     chart_path = options.out / "latest.png"
     write_chart(report, chart_path)
-    print(f"\nWrote {json_path}, {options.out / 'latest.json'} and {chart_path}")
+    print(f"\nWrote {json_path}, {options.out / 'latest.json'}, {options.out / 'latest.md'} and {chart_path}")
     return 0

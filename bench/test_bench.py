@@ -105,8 +105,12 @@ def test_benchmark_reports_every_figure_and_target(tmp_path: Path) -> None:
     assert report["dataset"]["brands"] == 30
     assert report["machine"]["cores"] >= 1
 
-    # and the chart is a PNG; on PostgreSQL each job's statements are explained
+    # and the chart is a PNG, the Markdown has both tables; on PostgreSQL each job's statements
+    # are explained
     assert (out / "latest.png").read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    markdown = (out / "latest.md").read_text()
+    assert "| Figure |" in markdown
+    assert "| Target |" in markdown
     if connection.vendor == "postgresql":
         plans = (out / "explain" / "check_campaign_budgets-work.txt").read_text()
         assert "actual time=" in plans
