@@ -25,7 +25,7 @@ from django.utils import timezone
 from apps.budget import api_keys, services
 from apps.budget.choices import CampaignStatus
 from apps.budget.ingestion import RecordStatus, record_spend_batch
-from apps.budget.models import ApiKey, Campaign
+from apps.budget.models import ApiKey, Campaign, Spend
 from bench.measure import Timing, time_runs
 
 AMOUNT = "0.01"
@@ -139,6 +139,30 @@ def record_spend_rate(groups: Sequence[Sequence[int]], seconds: float) -> Throug
     return Throughput(
         calls=tuple(count for _i, count, _s, _e in reports), seconds=tuple(s for _i, _c, s, _e in reports)
     )
+
+
+def commit_floor_rate(campaign_ids: Sequence[int], seconds: float) -> float:
+    """Single-row INSERTs into the spend table per second, each its own transaction: the most
+    `record_spend` calls one process can commit here, whatever they do besides. The rows are
+    deleted afterwards."""
+    table = Spend._meta.db_table
+    tag = f"bench-commit-{uuid.uuid4().hex[:12]}"
+    now = timezone.now()
+    count = 0
+    # Autocommit: every INSERT is a transaction of its own, committed (and flushed) before the next.
+    with connections["default"].cursor() as cursor:
+        started = perf_counter()
+        deadline = started + seconds
+        while perf_counter() < deadline:
+            cursor.execute(
+                f"INSERT INTO {table} (campaign_id, amount, date, hour, external_id, created_at)"
+                " VALUES (%s, 1, %s, %s, %s, %s)",
+                [campaign_ids[count % len(campaign_ids)], now.date(), now.hour, f"{tag}-{count}", now],
+            )
+            count += 1
+        elapsed = perf_counter() - started
+        cursor.execute(f"DELETE FROM {table} WHERE external_id LIKE %s", [f"{tag}-%"])
+    return count / elapsed
 
 
 # --- Batches -------------------------------------------------------------------------------------------

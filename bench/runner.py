@@ -344,11 +344,18 @@ class Run:
         copy_rows = min(COPY_FLOOR_ROWS, max(self.shape.spend_rows, 1_000))
         self.progress(f"COPY floor: {copy_rows:,} spend rows (rolled back)")
         copy_rate = dataset.copy_floor(self.shape, copy_rows).rows_per_second
-        self._rate(
+        copy_floor = self._rate(
             key="ingest:copy",
             label="floor: COPY into budget_spend",
             rates=[copy_rate],
             detail=f"{copy_rows:,} rows, indexes as in the schema",
+        )
+        self.progress(f"commit floor: single-row INSERTs, one transaction each, for {seconds:g} s")
+        commit_floor = self._rate(
+            key="ingest:commit",
+            label="floor: one spend INSERT per transaction",
+            rates=[ingest.commit_floor_rate(ingest.active_campaigns(seed=self.options.seed), seconds)],
+            detail="the most record_spend calls one process can commit; rows deleted after",
         )
         seed = self.options.seed
         groups = {
@@ -378,7 +385,7 @@ class Run:
                 label=label,
                 rates=rates,
                 detail=f"calls per process per window: {calls}",
-                copy_rate=copy_rate,
+                floor=commit_floor,
             )
         everyone = range(1, self.shape.campaigns + 1)
         batches = [
@@ -408,7 +415,7 @@ class Run:
                 label=label,
                 rates=[size / sample for sample in timing.seconds],
                 detail=f"{timing.median * 1000:,.0f} ms per batch; {timing.detail}",
-                copy_rate=copy_rate,
+                floor=copy_floor,
                 single_rate=single_rate,
             )
 
@@ -419,25 +426,26 @@ class Run:
         label: str,
         rates: list[float],
         detail: str,
-        copy_rate: float | None = None,
+        floor: Figure | None = None,
         single_rate: float | None = None,
-    ) -> None:
+    ) -> Figure:
         rate = statistics.median(rates)
-        self.report.figures.append(
-            Figure(
-                key=key,
-                group="ingestion",
-                label=label,
-                value=rate,
-                unit="/s",
-                runs=len(rates),
-                samples=tuple(rates),
-                floor_ratio=rate / copy_rate if copy_rate else None,
-                naive_value=single_rate,
-                naive_speedup=rate / single_rate if single_rate else None,
-                detail=detail,
-            )
+        figure = Figure(
+            key=key,
+            group="ingestion",
+            label=label,
+            value=rate,
+            unit="/s",
+            runs=len(rates),
+            samples=tuple(rates),
+            floor_ratio=rate / floor.value if floor else None,
+            floor_name=floor.key.removeprefix("ingest:") if floor else "",
+            naive_value=single_rate,
+            naive_speedup=rate / single_rate if single_rate else None,
+            detail=detail,
         )
+        self.report.figures.append(figure)
+        return figure
 
     # --- figures and targets -------------------------------------------------------------------------------
 

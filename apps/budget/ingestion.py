@@ -23,9 +23,8 @@ wrong credential is not a data problem to report record by record.
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -42,12 +41,11 @@ from apps.budget.services import (
     campaigns_scope,
     validate_spend,
 )
+from apps.budget.sql_lists import in_list, rows_of
 
 MAX_BATCH = 10_000
 FIELDS = ("campaign_id", "amount", "date", "hour", "external_id")
 REQUIRED = ("campaign_id", "amount", "date", "hour")
-# Rows per INSERT / UPDATE statement: SQLite allows 32,766 parameters per statement.
-ROWS_PER_STATEMENT = 1000
 
 
 class RecordStatus(StrEnum):
@@ -112,13 +110,19 @@ def record_spend_batch(
                 results[index] = _error(
                     index, ValidationError({"campaign": f"campaign {spend.campaign_id} does not exist"})
                 )
-        _drop_stored(candidates, results)
-        _drop_repeats_within_batch(candidates, results)
+        repeats = _take_repeats(candidates)
         inserted = _insert(candidates, now)
-        for index in list(candidates):
-            if index not in inserted:
-                # Stored by another transaction after our read: classify it like a stored key.
-                _drop_stored({index: candidates.pop(index)}, results)
+        # A key the insert skipped is stored already (before this batch, or by a concurrent one).
+        skipped = {index: candidates.pop(index) for index in list(candidates) if index not in inserted}
+        stored = _stored_spend([spend.external_id for spend in skipped.values() if spend.external_id])
+        for index, spend in skipped.items():
+            results[index] = _compared(index, spend, _stored_holder(stored, spend), "")
+        for index, (first, spend) in repeats.items():
+            if first in inserted:
+                where = f" by record {first} of this batch"
+                results[index] = _compared(index, spend, candidates[first], where)
+            else:
+                results[index] = _compared(index, spend, _stored_holder(stored, spend), "")
         for index in inserted:
             results[index] = RecordResult(index, RecordStatus.CREATED)
         _count_and_apply_rule(list(candidates.values()), brand_of, actor=actor, now=now)
@@ -180,66 +184,85 @@ def _conflict(index: int, spend: SpendInput, stored: SpendInput, where: str) -> 
     )
 
 
-def _drop_repeats_within_batch(candidates: dict[int, SpendInput], results: dict[int, RecordResult]) -> None:
-    """A key seen earlier in the batch: a duplicate when the data match, else a conflict."""
+def _take_repeats(candidates: dict[int, SpendInput]) -> dict[int, tuple[int, SpendInput]]:
+    """Remove every record whose key an earlier record of the batch has; {index: (earlier, record)}.
+
+    Only the first record of a key is inserted; a repeat is then a duplicate or a conflict of
+    whichever row holds the key: that first record, or the row stored before it.
+    """
     first: dict[str, int] = {}
+    repeats: dict[int, tuple[int, SpendInput]] = {}
     for index, spend in list(candidates.items()):
         if spend.external_id is None:
             continue
         earlier = first.setdefault(spend.external_id, index)
-        if earlier == index:
-            continue
-        del candidates[index]
-        if _same(candidates[earlier], spend):
-            results[index] = RecordResult(index, RecordStatus.DUPLICATE)
-        else:
-            results[index] = _conflict(
-                index, spend, candidates[earlier], f" by record {earlier} of this batch"
-            )
+        if earlier != index:
+            repeats[index] = (earlier, candidates.pop(index))
+    return repeats
 
 
-def _drop_stored(candidates: dict[int, SpendInput], results: dict[int, RecordResult]) -> None:
-    """Records whose key is already stored: duplicate (same data) or conflict, never counted again."""
-    keys = [spend.external_id for spend in candidates.values() if spend.external_id is not None]
+def _compared(index: int, spend: SpendInput, holder: SpendInput, where: str) -> RecordResult:
+    """A record whose key `holder` has: a duplicate when the data match, else a conflict."""
+    if _same(holder, spend):
+        return RecordResult(index, RecordStatus.DUPLICATE)
+    return _conflict(index, spend, holder, where)
+
+
+def _stored_holder(stored: Mapping[str, SpendInput], spend: SpendInput) -> SpendInput:
+    assert spend.external_id is not None  # only a record with a key can be skipped
+    holder = stored.get(spend.external_id)
+    if holder is None:
+        # ON CONFLICT skipped it, so a committed row has the key; not finding it is a bug.
+        raise RuntimeError(f"external_id {spend.external_id!r} was neither inserted nor found stored")
+    return holder
+
+
+def _stored_spend(keys: list[str]) -> dict[str, SpendInput]:
+    """The stored spend rows that have these keys, by key (one query however many keys)."""
     if not keys:
-        return
-    stored = {
+        return {}
+    condition, params = in_list("external_id", "keys", keys, "text")
+    rows = Spend.objects.raw(
+        f"SELECT id, campaign_id, amount, date, hour, external_id FROM {Spend._meta.db_table}"
+        f" WHERE {condition}",
+        params,
+    )
+    return {
         row.external_id: SpendInput(row.campaign_id, row.amount, row.date, row.hour, row.external_id)
-        for row in Spend.objects.filter(external_id__in=keys).only(
-            "campaign_id", "amount", "date", "hour", "external_id"
-        )
+        for row in rows
+        if row.external_id is not None
     }
-    for index, spend in list(candidates.items()):
-        if spend.external_id is None or spend.external_id not in stored:
-            continue
-        del candidates[index]
-        earlier = stored[spend.external_id]
-        if _same(earlier, spend):
-            results[index] = RecordResult(index, RecordStatus.DUPLICATE)
-        else:
-            results[index] = _conflict(index, spend, earlier, "")
 
 
 def _lock_campaigns(campaign_ids: list[int]) -> dict[int, int]:
     """Lock the brands, then the campaigns, by primary key; the brand id of each existing campaign."""
     if not campaign_ids:
         return {}
-    brand_of = dict(Campaign.objects.filter(pk__in=campaign_ids).values_list("pk", "brand_id"))
+    campaigns, brands = Campaign._meta.db_table, Brand._meta.db_table
+    # SQLite has no row locks: its IMMEDIATE transaction already holds the only write lock.
+    for_update = " FOR NO KEY UPDATE" if connection.features.has_select_for_no_key_update else ""
+    campaign_in, params = in_list("id", "campaigns", campaign_ids, "bigint")
+    brand_of = _brand_of(f"SELECT id, brand_id FROM {campaigns} WHERE {campaign_in}", params)
     locked_brands: set[int] = set()
-    for _attempt in range(3):
-        missing = sorted(set(brand_of.values()) - locked_brands)
-        list(Brand.objects.filter(pk__in=missing).order_by("pk").select_for_update(no_key=True).values("pk"))
-        locked_brands.update(missing)
-        brand_of = dict(
-            Campaign.objects.filter(pk__in=campaign_ids)
-            .order_by("pk")
-            .select_for_update(no_key=True)
-            .values_list("pk", "brand_id")
-        )
-        if set(brand_of.values()) <= locked_brands:
-            return brand_of
-        # A campaign moved to another brand between the read and the lock: lock that brand too.
+    with connection.cursor() as cursor:
+        for _attempt in range(3):
+            missing = sorted(set(brand_of.values()) - locked_brands)
+            brand_in, brand_params = in_list("id", "brands", missing, "bigint")
+            cursor.execute(f"SELECT id FROM {brands} WHERE {brand_in} ORDER BY id{for_update}", brand_params)
+            locked_brands.update(missing)
+            brand_of = _brand_of(
+                f"SELECT id, brand_id FROM {campaigns} WHERE {campaign_in} ORDER BY id{for_update}", params
+            )
+            if set(brand_of.values()) <= locked_brands:
+                return brand_of
+            # A campaign moved to another brand between the read and the lock: lock that brand too.
     raise RuntimeError("campaigns keep moving between brands; try again")
+
+
+def _brand_of(query: str, params: Mapping[str, str]) -> dict[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        return dict(cursor.fetchall())
 
 
 def _check_allowed(
@@ -267,39 +290,42 @@ def _check_allowed(
         raise BrandNotAllowed(outside)
 
 
-def _adapt_date(value: date) -> Any:
-    return connection.ops.adapt_datefield_value(value)
+SPEND_COLUMNS = (
+    ("campaign_id", "bigint"),
+    ("amount", "bigint"),
+    ("date", "date"),
+    ("hour", "integer"),
+    ("external_id", "text"),
+)
 
 
 def _insert(candidates: dict[int, SpendInput], now: datetime) -> set[int]:
     """Insert the candidates; the indexes actually inserted (a key stored meanwhile is skipped)."""
-    table = Spend._meta.db_table
-    created_at = connection.ops.adapt_datetimefield_value(now)
-    items = list(candidates.items())
-    inserted_keys: set[str] = set()
+    if not candidates:
+        return set()
+    rows, params = rows_of(
+        "rows",
+        SPEND_COLUMNS,
+        (
+            (spend.campaign_id, to_cents(spend.amount), spend.date.isoformat(), spend.hour, spend.external_id)
+            for spend in candidates.values()
+        ),
+    )
+    columns = ", ".join(column for column, _type in SPEND_COLUMNS)
     with connection.cursor() as cursor:
-        for start in range(0, len(items), ROWS_PER_STATEMENT):
-            chunk = items[start : start + ROWS_PER_STATEMENT]
-            params: list[Any] = []
-            for _index, spend in chunk:
-                params += [
-                    spend.campaign_id,
-                    to_cents(spend.amount),
-                    _adapt_date(spend.date),
-                    spend.hour,
-                    spend.external_id,
-                    created_at,
-                ]
-            rows = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
-            cursor.execute(
-                f"INSERT INTO {table} (campaign_id, amount, date, hour, external_id, created_at)"
-                f" VALUES {rows} ON CONFLICT (external_id) DO NOTHING RETURNING external_id",
-                params,
-            )
-            inserted_keys.update(key for (key,) in cursor.fetchall() if key is not None)
+        # "WHERE true": SQLite cannot tell ON CONFLICT from a join constraint after SELECT ... FROM.
+        cursor.execute(
+            f"INSERT INTO {Spend._meta.db_table} ({columns}, created_at)"
+            f" SELECT {columns}, %(created_at)s FROM {rows} WHERE true"
+            " ON CONFLICT (external_id) DO NOTHING RETURNING external_id",
+            {**params, "created_at": connection.ops.adapt_datetimefield_value(now)},
+        )
+        inserted_keys = {key for (key,) in cursor.fetchall() if key is not None}
     # A row without a key never conflicts, so it was inserted.
     return {
-        index for index, spend in items if spend.external_id is None or spend.external_id in inserted_keys
+        index
+        for index, spend in candidates.items()
+        if spend.external_id is None or spend.external_id in inserted_keys
     }
 
 
@@ -341,24 +367,23 @@ def _count_and_apply_rule(
 
 def _add_to_aggregates(table: str, totals: Mapping[int, list[int]], moment: Moment) -> None:
     """`daily_spend += daily, monthly_spend += monthly` per row, in cents, stale periods reset first."""
-    items = sorted(totals.items())
+    rows, params = rows_of(
+        "totals",
+        (("id", "bigint"), ("daily", "bigint"), ("monthly", "bigint")),
+        ((pk, daily, monthly) for pk, (daily, monthly) in sorted(totals.items())),
+    )
     with connection.cursor() as cursor:
-        for start in range(0, len(items), ROWS_PER_STATEMENT):
-            chunk = items[start : start + ROWS_PER_STATEMENT]
-            params: dict[str, Any] = {"today": _adapt_date(moment.today), "month": _adapt_date(moment.month)}
-            rows = []
-            for position, (pk, (daily, monthly)) in enumerate(chunk):
-                params |= {f"id{position}": pk, f"d{position}": daily, f"m{position}": monthly}
-                rows.append(f"(%(id{position})s, %(d{position})s, %(m{position})s)")
-            # VALUES columns are named column1, column2, ... on both PostgreSQL and SQLite.
-            cursor.execute(
-                f"UPDATE {table} SET"
-                " daily_spend = (CASE WHEN daily_spend_day < %(today)s THEN 0 ELSE daily_spend END)"
-                "  + v.column2,"
-                " daily_spend_day = %(today)s,"
-                " monthly_spend = (CASE WHEN monthly_spend_month < %(month)s THEN 0 ELSE monthly_spend END)"
-                "  + v.column3,"
-                " monthly_spend_month = %(month)s"
-                f" FROM (VALUES {', '.join(rows)}) AS v WHERE {table}.id = v.column1",
-                params,
-            )
+        cursor.execute(
+            f"UPDATE {table} SET"
+            " daily_spend = (CASE WHEN daily_spend_day < %(today)s THEN 0 ELSE daily_spend END) + v.daily,"
+            " daily_spend_day = %(today)s,"
+            " monthly_spend = (CASE WHEN monthly_spend_month < %(month)s THEN 0 ELSE monthly_spend END)"
+            "  + v.monthly,"
+            " monthly_spend_month = %(month)s"
+            f" FROM {rows} WHERE {table}.id = v.id",
+            {
+                **params,
+                "today": connection.ops.adapt_datefield_value(moment.today),
+                "month": connection.ops.adapt_datefield_value(moment.month),
+            },
+        )

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, Q, Value, When
 
 from apps.budget import webhooks
@@ -33,7 +33,7 @@ from apps.budget.models import (
     SpendTally,
     SpendTotal,
 )
-from apps.budget.money import CentsField, parse_money
+from apps.budget.money import CentsField, parse_money, to_cents
 from apps.budget.rules import (
     COMPLETED,
     CampaignFacts,
@@ -45,6 +45,7 @@ from apps.budget.rules import (
     rule_params,
     status_rule_sql,
 )
+from apps.budget.sql_lists import in_list
 
 logger = logging.getLogger(__name__)
 
@@ -259,32 +260,14 @@ def record_spend(
     spend_input = validate_spend(
         campaign=campaign, amount=amount, date_=date, hour=hour, external_id=external_id, now=now
     )
-    if spend_input.external_id is not None:
-        stored = Spend.objects.filter(external_id=spend_input.external_id).first()
-        if stored is not None:
-            return _same_spend_or_conflict(stored, spend_input)
-
     moment = Moment.at(now)
     with transaction.atomic():
         brand, locked = lock_campaign(spend_input.campaign_id)
-        try:
-            # A savepoint, so that losing a race on external_id leaves the transaction usable
-            # (without a key there is no such race, and no savepoint to pay for).
-            with transaction.atomic(savepoint=spend_input.external_id is not None):
-                spend = Spend.objects.create(
-                    campaign=locked,
-                    amount=spend_input.amount,
-                    date=spend_input.date,
-                    hour=spend_input.hour,
-                    external_id=spend_input.external_id,
-                    created_at=now,
-                )
-        except IntegrityError:
-            stored = Spend.objects.filter(external_id=spend_input.external_id).first()
-            if spend_input.external_id is None or stored is None:
-                raise
+        spend = _insert_spend(locked, spend_input, now)
+        if spend is None:
+            # The key is stored (before, or by a concurrent caller): nothing is counted again.
+            stored = Spend.objects.get(external_id=spend_input.external_id)
             return _same_spend_or_conflict(stored, spend_input)
-
         for owner in (brand, locked):
             _count_spend(owner, spend_input.amount, spend_input.date, moment)
         brand_spending = brand.spending()
@@ -293,6 +276,41 @@ def record_spend(
             apply_rule_in_sql(brand_scope(brand.pk), actor=actor, now=now)
         else:
             _write_decision(locked, decide_status(_facts(locked, brand), moment), actor=actor, now=now)
+    return spend
+
+
+def _insert_spend(campaign: Campaign, spend_input: SpendInput, now: datetime) -> Spend | None:
+    """The stored row, or None when its external_id is taken.
+
+    `ON CONFLICT DO NOTHING` rather than catching the unique violation: a taken key needs no
+    savepoint to keep the transaction usable, and no read before the insert to find it.
+    """
+    spend = Spend(
+        campaign=campaign,
+        amount=spend_input.amount,
+        date=spend_input.date,
+        hour=spend_input.hour,
+        external_id=spend_input.external_id,
+        created_at=now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Spend._meta.db_table} (campaign_id, amount, date, hour, external_id, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (external_id) DO NOTHING RETURNING id",
+            [
+                campaign.pk,
+                to_cents(spend_input.amount),
+                connection.ops.adapt_datefield_value(spend_input.date),
+                spend_input.hour,
+                spend_input.external_id,
+                connection.ops.adapt_datetimefield_value(now),
+            ],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    spend.pk = row[0]
+    spend._state.adding = False
     return spend
 
 
@@ -542,11 +560,8 @@ def brand_scope(brand_id: int) -> Scope:
 
 
 def brands_scope(brand_ids: list[int]) -> Scope:
-    names = [f"scope_brand_{i}" for i in range(len(brand_ids))]
-    placeholders = ", ".join(f"%({name})s" for name in names)
-    return Scope(
-        f"{NOT_COMPLETED_SQL} AND c.brand_id IN ({placeholders})", dict(zip(names, brand_ids, strict=True))
-    )
+    condition, params = in_list("c.brand_id", "scope_brands", brand_ids, "bigint")
+    return Scope(f"{NOT_COMPLETED_SQL} AND {condition}", params)
 
 
 def dayparted_scope() -> Scope:
@@ -555,9 +570,8 @@ def dayparted_scope() -> Scope:
 
 
 def campaigns_scope(ids: list[int]) -> Scope:
-    names = [f"scope_id_{i}" for i in range(len(ids))]
-    placeholders = ", ".join(f"%({name})s" for name in names)
-    return Scope(f"c.id IN ({placeholders})", dict(zip(names, ids, strict=True)))
+    condition, params = in_list("c.id", "scope_campaigns", ids, "bigint")
+    return Scope(condition, params)
 
 
 def _adapted(params: Mapping[str, object]) -> dict[str, Any]:
