@@ -23,7 +23,7 @@ from django.shortcuts import get_object_or_404
 from ninja import NinjaAPI, Path, Schema
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
-from pydantic import ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from apps.budget import api_keys
 from apps.budget.clock import utc_now
@@ -95,7 +95,12 @@ class ForbiddenOut(Schema):
     campaign_ids: list[int] = []
 
 
-class SpendRecordIn(Schema):
+# The batch's models are plain pydantic models, not ninja `Schema`s: a Schema runs a validator
+# per object that reads Django model attributes, which the 10,000 records and their 10,000
+# results of a full batch do not have (it took a third of the request's time).
+
+
+class SpendRecordIn(BaseModel):
     """One spend record. Fields are checked one record at a time (wrong ones are reported in the
     answer, at the record's index), so the documented types are not enforced on the whole body."""
 
@@ -137,28 +142,34 @@ class SpendRecordIn(Schema):
         ),
     ] = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _anything_is_a_record(cls, value: object) -> object:
+        # A record that is not an object is reported at its index as missing every field.
+        return value if isinstance(value, dict) else {}
+
     def as_record(self) -> dict[str, object]:
         return {
             name: getattr(self, name) for name in ("campaign_id", "amount", "date", "hour", "external_id")
         }
 
 
-class SpendBatchIn(Schema):
+class SpendBatchIn(BaseModel):
     records: list[SpendRecordIn] = Field(description=f"At most {MAX_BATCH} records (more: 413).")
 
 
-class FieldErrorOut(Schema):
+class FieldErrorOut(BaseModel):
     field: str
     message: str
 
 
-class RecordResultOut(Schema):
+class RecordResultOut(BaseModel):
     index: int
     status: Literal["created", "duplicate", "error"]
     errors: list[FieldErrorOut] = []
 
 
-class SpendBatchOut(Schema):
+class SpendBatchOut(BaseModel):
     created: int
     duplicates: int
     errors: int
