@@ -41,6 +41,7 @@ from apps.budget.services import (
     campaigns_scope,
     validate_spend,
 )
+from apps.budget.spend_sql import aggregates_added_sql
 from apps.budget.sql_lists import in_list, rows_of
 
 MAX_BATCH = 10_000
@@ -374,13 +375,9 @@ def _add_to_aggregates(table: str, totals: Mapping[int, list[int]], moment: Mome
     )
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET"
-            " daily_spend = (CASE WHEN daily_spend_day < %(today)s THEN 0 ELSE daily_spend END) + v.daily,"
-            " daily_spend_day = %(today)s,"
-            " monthly_spend = (CASE WHEN monthly_spend_month < %(month)s THEN 0 ELSE monthly_spend END)"
-            "  + v.monthly,"
-            " monthly_spend_month = %(month)s"
-            f" FROM {rows} WHERE {table}.id = v.id",
+            f"UPDATE {table} SET "
+            + aggregates_added_sql(today="%(today)s", month="%(month)s", daily="v.daily", monthly="v.monthly")
+            + f" FROM {rows} WHERE {table}.id = v.id",
             {
                 **params,
                 "today": connection.ops.adapt_datefield_value(moment.today),

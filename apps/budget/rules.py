@@ -111,6 +111,14 @@ def _reached_sql(spend: str, period_column: str, period_param: str, budget: str)
     return f"(CASE WHEN {period_column} = %({period_param})s THEN {spend} ELSE 0 END) >= {budget}"
 
 
+BRAND_MONTHLY_REACHED_SQL = _reached_sql(
+    "b.monthly_spend", "b.monthly_spend_month", "month", "b.monthly_budget"
+)
+BRAND_DAILY_REACHED_SQL = _reached_sql("b.daily_spend", "b.daily_spend_day", "today", "b.daily_budget")
+# The brand `b` is at or over a budget: every one of its campaigns must stop.
+BRAND_REACHED_SQL = f"({BRAND_MONTHLY_REACHED_SQL}) OR ({BRAND_DAILY_REACHED_SQL})"
+
+
 def _is_completed(facts: CampaignFacts, moment: Moment) -> bool:
     if facts.status == CampaignStatus.COMPLETED:
         return True  # terminal: only a person revives it (services.resume_campaign)
@@ -147,12 +155,12 @@ PRECEDENCE: tuple[Step, ...] = (
     Step(
         paused(PauseReason.BRAND_MONTHLY_BUDGET),
         lambda f, m: f.brand.monthly_reached(m),
-        _reached_sql("b.monthly_spend", "b.monthly_spend_month", "month", "b.monthly_budget"),
+        BRAND_MONTHLY_REACHED_SQL,
     ),
     Step(
         paused(PauseReason.BRAND_DAILY_BUDGET),
         lambda f, m: f.brand.daily_reached(m),
-        _reached_sql("b.daily_spend", "b.daily_spend_day", "today", "b.daily_budget"),
+        BRAND_DAILY_REACHED_SQL,
     ),
     Step(
         paused(PauseReason.MONTHLY_BUDGET),

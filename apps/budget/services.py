@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Case, Count, DateField, F, Q, Value, When
 
-from apps.budget import webhooks
+from apps.budget import spend_sql, webhooks
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import month_start, utc_now
 from apps.budget.models import (
@@ -260,6 +260,17 @@ def record_spend(
     spend_input = validate_spend(
         campaign=campaign, amount=amount, date_=date, hour=hour, external_id=external_id, now=now
     )
+    if connection.vendor == "postgresql":
+        stored_id = spend_sql.record_in_one_statement(
+            campaign_id=spend_input.campaign_id,
+            cents=to_cents(spend_input.amount),
+            day=spend_input.date,
+            hour=spend_input.hour,
+            external_id=spend_input.external_id,
+            now=now,
+        )
+        if stored_id is not None:
+            return _stored(Spend(id=stored_id, campaign_id=spend_input.campaign_id), spend_input, now)
     moment = Moment.at(now)
     with transaction.atomic():
         brand, locked = lock_campaign(spend_input.campaign_id)
@@ -285,14 +296,6 @@ def _insert_spend(campaign: Campaign, spend_input: SpendInput, now: datetime) ->
     `ON CONFLICT DO NOTHING` rather than catching the unique violation: a taken key needs no
     savepoint to keep the transaction usable, and no read before the insert to find it.
     """
-    spend = Spend(
-        campaign=campaign,
-        amount=spend_input.amount,
-        date=spend_input.date,
-        hour=spend_input.hour,
-        external_id=spend_input.external_id,
-        created_at=now,
-    )
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Spend._meta.db_table} (campaign_id, amount, date, hour, external_id, created_at)"
@@ -309,7 +312,16 @@ def _insert_spend(campaign: Campaign, spend_input: SpendInput, now: datetime) ->
         row = cursor.fetchone()
     if row is None:
         return None
-    spend.pk = row[0]
+    return _stored(Spend(id=row[0], campaign=campaign), spend_input, now)
+
+
+def _stored(spend: Spend, spend_input: SpendInput, now: datetime) -> Spend:
+    """The instance of a row just inserted with raw SQL (its id and campaign set)."""
+    spend.amount = spend_input.amount
+    spend.date = spend_input.date
+    spend.hour = spend_input.hour
+    spend.external_id = spend_input.external_id
+    spend.created_at = now
     spend._state.adding = False
     return spend
 

@@ -7,6 +7,8 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 from freezegun.api import FrozenDateTimeFactory
 
@@ -611,3 +613,41 @@ def test_the_checks_running_totals_stay_exact_across_checks_midnight_and_month_e
         for campaign in multiple_campaigns:
             campaign.refresh_from_db()
             assert (campaign.daily_spend, campaign.monthly_spend) == full_recount(campaign, today), moment
+
+
+# --- record_spend: one round trip on PostgreSQL ----------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_spend_that_changes_no_status_is_one_statement_and_crossing_a_budget_still_pauses() -> None:
+    campaign = CampaignFactory.create(daily_budget=Decimal("10.00"))
+
+    with CaptureQueriesContext(connection) as ordinary:
+        services.record_spend(campaign, "4.00", TODAY, 9, "ordinary")
+    with CaptureQueriesContext(connection) as crossing:
+        services.record_spend(campaign, "6.00", TODAY, 10, "crossing")
+    services.record_spend(campaign, "6.00", TODAY, 10, "crossing")  # sent again: stored once
+
+    # Stored, counted and committed by one statement; the crossing one took the full path.
+    assert len(ordinary.captured_queries) == 1
+    assert len(crossing.captured_queries) > 1
+    assert status_of(campaign) == (CampaignStatus.PAUSED, PauseReason.DAILY_BUDGET)
+    assert campaign.daily_spend == Decimal("10.00")
+    keys = list(Spend.objects.filter(campaign=campaign).values_list("external_id", flat=True))
+    assert len(keys) == 2
+    assert set(keys) == {"crossing", "ordinary"}
+    assert CampaignStatusChange.objects.filter(campaign=campaign).count() == 1
+
+
+@pytest.mark.postgres
+def test_the_full_path_after_a_one_statement_attempt_leaves_the_callers_transaction_usable(
+    campaign_near_daily_limit: Campaign,
+) -> None:
+    # pytest-django holds this test in a transaction: the attempt runs in a savepoint.
+    with transaction.atomic():
+        services.record_spend(campaign_near_daily_limit, "5.00", TODAY, 12, "over")
+        services.record_spend(campaign_near_daily_limit, "5.00", TODAY, 12, "over")
+        assert Spend.objects.filter(external_id="over").count() == 1
+
+    assert status_of(campaign_near_daily_limit) == (CampaignStatus.PAUSED, PauseReason.DAILY_BUDGET)
