@@ -217,3 +217,18 @@ def test_campaign_names_are_unique_within_a_brand(brand: Brand) -> None:
     CampaignFactory.create(name="Launch")  # another brand may use the name
     with pytest.raises(IntegrityError), transaction.atomic():
         CampaignFactory.create(brand=brand, name="Launch")
+
+
+@pytest.mark.postgres
+def test_budget_tables_leave_room_for_updates_that_touch_no_index() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reloptions FROM pg_class WHERE relname IN (%s, %s) ORDER BY relname",
+            [Brand._meta.db_table, Campaign._meta.db_table],
+        )
+        options = cursor.fetchall()
+
+    assert options == [
+        (Brand._meta.db_table, ["fillfactor=80"]),
+        (Campaign._meta.db_table, ["fillfactor=80"]),
+    ]
