@@ -613,6 +613,9 @@ def apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChang
     audit_table = CampaignStatusChange._meta.db_table
     rule = status_rule_sql(DaypartingSchedule._meta.db_table)
     params = _adapted({**rule_params(Moment.at(now)), **scope.params, "actor": actor, "changed_at": now})
+    # OFFSET 0 keeps PostgreSQL from flattening the subquery, which can make it test the rule's
+    # conditions once per (campaign, outcome) pair, ten times per campaign (SQLite needs no fence).
+    keep_whole = " OFFSET 0" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {DECISIONS_TABLE} ("
@@ -626,7 +629,7 @@ def apply_rule_in_sql(scope: Scope, *, actor: str, now: datetime) -> StatusChang
             " SELECT d.id, d.old_status, o.status, o.reason FROM ("
             f"  SELECT c.id AS id, c.status AS old_status, c.pause_reason AS old_reason, {rule.step} AS step"
             f"  FROM {campaign_table} c JOIN {brand_table} b ON b.id = c.brand_id"
-            f"  WHERE {scope.sql}"
+            f"  WHERE {scope.sql}{keep_whole}"
             " ) d JOIN outcomes o ON o.step = d.step"
             " WHERE d.old_status <> o.status OR d.old_reason <> o.reason",
             params,
