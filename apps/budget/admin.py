@@ -638,8 +638,9 @@ class SpendAdmin(ReadOnlyModelAdmin[Spend]):
     list_display = ("date", "hour", "amount", "campaign", "brand", "external_id", "created_at")
     list_select_related = ("campaign", "campaign__brand")
     list_filter = ("date", CampaignFilter)
-    # Exact match: the unique index answers it, however many rows there are.
-    search_fields = ("=external_id",)
+    # Exact, case-sensitive match (as the key is unique): the unique index answers it however
+    # many rows there are. "=external_id" would be iexact, UPPER(external_id), a full scan.
+    search_fields = ("external_id__exact",)
     search_help_text = "Exact external_id of a spend record"
 
     @admin.display(description="Brand", ordering="campaign__brand__name")

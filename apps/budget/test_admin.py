@@ -22,7 +22,13 @@ from apps.budget import services
 from apps.budget.admin_display import ChartBar, bar_chart, budget_bar, dayparting_summary, percent_used
 from apps.budget.choices import CampaignStatus, PauseReason
 from apps.budget.clock import utc_today
-from apps.budget.conftest import BrandFactory, CampaignFactory, DaypartingScheduleFactory, is_postgresql
+from apps.budget.conftest import (
+    BrandFactory,
+    CampaignFactory,
+    DaypartingScheduleFactory,
+    SpendFactory,
+    is_postgresql,
+)
 from apps.budget.models import Brand, Campaign, CampaignStatusChange, DaypartingSchedule, Spend
 from apps.budget.selectors import spend_by_day, spend_by_hour
 
@@ -287,6 +293,23 @@ def test_campaign_filters_by_status_reason_brand_and_brand_activity(admin_client
     assert listed(admin_client, "?brand_active=no") == {asleep.name}
     assert listed(admin_client, "?brand_active=yes") == {running.name, by_hand.name, over.name}
     assert listed(admin_client, "?q=hand") == {by_hand.name}
+
+
+def test_spend_search_finds_the_record_with_exactly_that_external_id(
+    admin_client: Client, campaign: Campaign
+) -> None:
+    for key in ("order-17", "ORDER-17", "order-170"):
+        SpendFactory.create(campaign=campaign, external_id=key)
+
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(url("spend_changelist") + "?q=order-17")
+
+    assert response.status_code == 200
+    assert [spend.external_id for spend in response.context["cl"].result_list] == ["order-17"]
+    # An equality the unique index answers, not UPPER(external_id), which scans every row.
+    searches = [query["sql"] for query in queries.captured_queries if "order-17" in query["sql"]]
+    assert searches
+    assert all("UPPER" not in sql for sql in searches)
 
 
 def test_a_brand_filter_that_is_not_an_id_is_refused_not_crashed(admin_client: Client) -> None:
